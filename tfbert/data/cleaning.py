@@ -1,0 +1,223 @@
+"""Cleaning (empty texts, duplicates) and a summary of a data set."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tfbert.data._common import CLASS_NAMES_ATTR
+from tfbert.errors import DataError
+
+Tokenize = Callable[[list[str]], Sequence[Sequence[int]]]
+
+# Token windows worth knowing about when picking --max-length.
+_WINDOWS = (64, 128, 256, 512)
+_TOKENIZE_BATCH = 1000
+
+
+@dataclass
+class CleanReport:
+    """What :func:`clean` removed.
+
+    Attributes:
+        rows_in: rows before cleaning.
+        empty: rows removed because the text was empty or only whitespace.
+        duplicates: rows removed because the same text came earlier.
+        conflicting: of the duplicated texts, how many carried more than one
+            label (a sign of label noise; the first label is kept).
+        rows_out: rows after cleaning.
+    """
+
+    rows_in: int
+    empty: int
+    duplicates: int
+    conflicting: int
+    rows_out: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rows_in} rows -> {self.rows_out}: removed {self.empty} empty, "
+            f"{self.duplicates} duplicate ({self.conflicting} duplicated texts "
+            "had conflicting labels)"
+        )
+
+
+def _require_text(df: pd.DataFrame) -> None:
+    if not isinstance(df, pd.DataFrame) or "text" not in df.columns:
+        found = ", ".join(map(str, getattr(df, "columns", []))) or "(none)"
+        raise DataError(
+            f"expected a DataFrame with a 'text' column; columns found: {found}. "
+            "Load data with tfbert.data.load_dataset"
+        )
+
+
+def clean(
+    df: pd.DataFrame, drop_empty: bool = True, drop_duplicates: bool = True
+) -> tuple[pd.DataFrame, CleanReport]:
+    """Drops empty texts and repeated texts.
+
+    Texts are compared after stripping surrounding whitespace; the text itself
+    is not changed. Of repeated texts the first row is kept, even when a later
+    copy has another label (counted in ``report.conflicting``).
+
+    Args:
+        df: a frame with a ``text`` column (and usually ``label``).
+        drop_empty: drop rows whose text is empty or whitespace only.
+        drop_duplicates: drop rows whose text appeared in an earlier row.
+
+    Returns:
+        ``(cleaned, report)``: the kept rows with a fresh 0..n-1 index and
+        the frame's attrs, and a :class:`CleanReport`.
+    """
+    _require_text(df)
+    key = df["text"].fillna("").astype(str).str.strip()
+    keep = pd.Series(True, index=df.index)
+
+    empty_mask = key.eq("")
+    if drop_empty:
+        keep &= ~empty_mask
+
+    duplicate_mask = key.duplicated(keep="first") & ~empty_mask
+    conflicting = 0
+    if drop_duplicates:
+        keep &= ~duplicate_mask
+        if "label" in df.columns and duplicate_mask.any():
+            repeated = key.isin(key[duplicate_mask])
+            labels = df.loc[repeated, "label"].astype(str)
+            conflicting = int(labels.groupby(key[repeated]).nunique().gt(1).sum())
+
+    cleaned = df.loc[keep].reset_index(drop=True)
+    cleaned.attrs = dict(df.attrs)
+    report = CleanReport(
+        rows_in=len(df),
+        empty=int(empty_mask.sum()) if drop_empty else 0,
+        duplicates=int(duplicate_mask.sum()) if drop_duplicates else 0,
+        conflicting=conflicting,
+        rows_out=len(cleaned),
+    )
+    return cleaned, report
+
+
+def _length_stats(lengths: np.ndarray) -> dict[str, float]:
+    """mean/median/p95/p99/max of a length array, as plain floats and ints."""
+    if lengths.size == 0:
+        return {"mean": 0.0, "median": 0.0, "p95": 0.0, "p99": 0.0, "max": 0}
+    return {
+        "mean": round(float(lengths.mean()), 1),
+        "median": float(np.median(lengths)),
+        "p95": float(np.percentile(lengths, 95)),
+        "p99": float(np.percentile(lengths, 99)),
+        "max": int(lengths.max()),
+    }
+
+
+@dataclass
+class Summary:
+    """Class balance and text lengths of a data set (see :func:`summarize`).
+
+    Attributes:
+        rows: number of rows.
+        classes: one dict per label: ``label``, ``name`` (from
+            ``df.attrs["class_names"]`` when the label is an id, else the
+            label), ``count``, ``fraction``.
+        chars: length statistics in characters.
+        tokens: the same in tokens, or None without a tokenizer.
+        over_window: fraction of texts longer than 64/128/256/512 tokens
+            (they will be truncated), or None without a tokenizer.
+    """
+
+    rows: int
+    classes: list[dict[str, Any]] = field(default_factory=list)
+    chars: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, float] | None = None
+    over_window: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        return asdict(self)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Writes :meth:`to_dict` as JSON to ``path``."""
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle, indent=2, ensure_ascii=False)
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(class balance table, length table) as DataFrames for printing."""
+        balance = pd.DataFrame(self.classes, columns=["label", "name", "count", "fraction"])
+        lengths = {"chars": self.chars}
+        if self.tokens is not None:
+            lengths["tokens"] = self.tokens
+        return balance, pd.DataFrame(lengths).T
+
+    def __str__(self) -> str:
+        balance, lengths = self.tables()
+        parts = [f"{self.rows} rows", balance.to_string(index=False), lengths.to_string()]
+        if self.over_window:
+            over = ", ".join(f">{k}: {v:.1%}" for k, v in self.over_window.items())
+            parts.append(f"texts longer than the token window: {over}")
+        return "\n\n".join(parts)
+
+
+def summarize(
+    df: pd.DataFrame, tokenizer: Tokenize | None = None, verbose: bool = False
+) -> Summary:
+    """Describes class balance and text lengths.
+
+    Args:
+        df: a frame with ``text`` and optionally ``label``.
+        tokenizer: optional callable mapping a list of texts to a list of
+            token id lists; adds token length statistics.
+        verbose: also print the summary.
+
+    Returns:
+        A :class:`Summary`; ``print(summary)`` shows tables,
+        ``summary.to_json(path)`` saves it.
+    """
+    _require_text(df)
+    texts = df["text"].fillna("").astype(str)
+    summary = Summary(rows=len(df))
+
+    if "label" in df.columns and len(df):
+        names = df.attrs.get(CLASS_NAMES_ATTR)
+        counts = df["label"].value_counts(dropna=False).sort_index()
+        for label, count in counts.items():
+            label = label.item() if hasattr(label, "item") else label
+            name = label
+            if names is not None and isinstance(label, int) and 0 <= label < len(names):
+                name = names[label]
+            summary.classes.append(
+                {
+                    "label": label if isinstance(label, (int, str)) else str(label),
+                    "name": str(name),
+                    "count": int(count),
+                    "fraction": round(int(count) / len(df), 4),
+                }
+            )
+
+    summary.chars = _length_stats(texts.str.len().to_numpy())
+
+    if tokenizer is not None:
+        values = texts.tolist()
+        lengths: list[int] = []
+        # Batches keep memory flat on 150k-row data sets.
+        for start in range(0, len(values), _TOKENIZE_BATCH):
+            lengths.extend(len(ids) for ids in tokenizer(values[start:start + _TOKENIZE_BATCH]))
+        array = np.asarray(lengths)
+        summary.tokens = _length_stats(array)
+        summary.over_window = {
+            str(w): round(float((array > w).mean()) if array.size else 0.0, 4)
+            for w in _WINDOWS
+        }
+
+    if verbose:
+        print(summary)
+    return summary

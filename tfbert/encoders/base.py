@@ -1,0 +1,57 @@
+"""What both backends share: input names, the preprocessor contract, pooling."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+class Preprocessor:
+    """Strings -> the encoder's int32 input dict, plus helpers for display.
+
+    Attributes:
+        spec: ModelSpec. The registry entry.
+        seq_length: int. Inputs are truncated (and, unless dynamic, padded) to it.
+        input_names: tuple of str. The keys the encoder takes.
+        in_graph: bool. True when ``__call__`` is made of TF ops (TF Hub), so it
+            can live inside a Keras model or a SavedModel.
+    """
+
+    in_graph = False
+
+    def __init__(self, spec, seq_length: int):
+        self.spec = spec
+        self.seq_length = seq_length
+        self.input_names = INPUT_NAMES if spec.uses_token_type_ids else INPUT_NAMES[:2]
+
+    def __call__(self, texts):
+        raise NotImplementedError
+
+    def tokenize(self, text: str) -> tuple[list[str], list[int]]:
+        """Pieces and ids of one text, with the model's special tokens."""
+        raise NotImplementedError
+
+
+class MeanPool(keras.layers.Layer):
+    """Masked mean of token vectors: padding does not dilute the average."""
+
+    def call(self, sequence_output, input_mask):
+        mask = tf.cast(input_mask, sequence_output.dtype)[:, :, None]
+        total = tf.reduce_sum(sequence_output * mask, axis=1)
+        count = tf.maximum(tf.reduce_sum(mask, axis=1), tf.cast(1.0, mask.dtype))
+        return total / count
+
+
+def sentence_vector(outputs: dict, input_mask, pooling: str):
+    """The [batch, hidden] sentence vector: ``pooled``, ``cls`` or ``mean``."""
+    if pooling == "pooled":
+        return outputs["pooled_output"]
+    if pooling == "cls":
+        return keras.layers.Lambda(lambda s: s[:, 0, :], name="cls_vector")(outputs["sequence_output"])
+    return MeanPool(name="mean_pool")(outputs["sequence_output"], input_mask)

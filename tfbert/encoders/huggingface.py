@@ -1,0 +1,91 @@
+"""HuggingFace backend: ``TFAutoModel`` with the checkpoint's own tokenizer."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from tfbert.encoders.base import Preprocessor  # noqa: E402
+from tfbert.errors import ConfigError  # noqa: E402
+
+
+def _load_error(spec, what, err) -> ConfigError:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ConfigError(
+        f"could not load the HuggingFace {what} of '{spec.name}' from '{spec.encoder_path}': {first}; "
+        f"if this machine is offline, save the checkpoint with save_pretrained and point the "
+        f"registry entry at that folder")
+
+
+class HFEncoder(keras.layers.Layer):
+    """Wraps a ``TF*Model`` so it speaks the TF Hub encoder dict."""
+
+    def __init__(self, hf_model, uses_token_type_ids: bool, has_pooler: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.hf_model = hf_model
+        self.uses_token_type_ids = uses_token_type_ids
+        self.has_pooler = has_pooler
+
+    def call(self, inputs, training=None):
+        kwargs = dict(input_ids=inputs["input_word_ids"], attention_mask=inputs["input_mask"])
+        if self.uses_token_type_ids and "input_type_ids" in inputs:
+            kwargs["token_type_ids"] = inputs["input_type_ids"]
+        out = self.hf_model(**kwargs, training=training)
+        sequence = out.last_hidden_state
+        pooled = getattr(out, "pooler_output", None) if self.has_pooler else None
+        if pooled is None:
+            pooled = sequence[:, 0, :]
+        return {"sequence_output": sequence, "pooled_output": pooled}
+
+
+def load_hf_encoder(spec, trainable: bool = True) -> HFEncoder:
+    from transformers import TFAutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # weight-loading chatter is not for users
+    try:
+        model = TFAutoModel.from_pretrained(spec.encoder_path)
+    except Exception as err:
+        raise _load_error(spec, "checkpoint", err) from None
+    has_pooler = spec.has_pooler and hasattr(getattr(model, model.base_model_prefix, model), "pooler")
+    encoder = HFEncoder(model, spec.uses_token_type_ids, has_pooler, name="encoder")
+    encoder.trainable = trainable
+    return encoder
+
+
+class HFPreprocessor(Preprocessor):
+    """The checkpoint's tokenizer, run in Python (fixed-length padding)."""
+
+    def __init__(self, spec, seq_length: int):
+        super().__init__(spec, seq_length)
+        from transformers import AutoTokenizer
+
+        try:
+            self.hf_tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer_path)
+        except Exception as err:
+            raise _load_error(spec, "tokenizer", err) from None
+
+    def encode(self, texts, padding="max_length") -> dict[str, np.ndarray]:
+        enc = self.hf_tokenizer(
+            list(texts), truncation=True, max_length=self.seq_length, padding=padding,
+            return_token_type_ids=self.spec.uses_token_type_ids, return_tensors="np")
+        out = {"input_word_ids": enc["input_ids"], "input_mask": enc["attention_mask"]}
+        if self.spec.uses_token_type_ids:
+            out["input_type_ids"] = enc["token_type_ids"]
+        return {k: v.astype(np.int32) for k, v in out.items()}
+
+    def __call__(self, texts):
+        if isinstance(texts, str):
+            texts = [texts]
+        if isinstance(texts, (tf.Tensor, np.ndarray)):
+            texts = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in np.asarray(texts)]
+        return {k: tf.constant(v) for k, v in self.encode(texts).items()}
+
+    def tokenize(self, text: str) -> tuple[list[str], list[int]]:
+        ids = self.encode([text], padding=False)["input_word_ids"][0].tolist()
+        return self.hf_tokenizer.convert_ids_to_tokens(ids), ids

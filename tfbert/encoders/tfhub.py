@@ -1,0 +1,80 @@
+"""TF Hub backend: encoder and preprocess SavedModels loaded with hub.KerasLayer."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_hub as hub  # noqa: E402
+import tensorflow_text  # noqa: E402,F401  (registers the ops preprocess models use)
+import tf_keras as keras  # noqa: E402
+
+from tfbert.encoders.base import Preprocessor  # noqa: E402
+from tfbert.errors import ConfigError  # noqa: E402
+
+
+def _load(handle: str, what: str, name: str):
+    try:
+        return hub.load(handle)
+    except Exception as err:  # hub raises many types; the user needs one line
+        raise ConfigError(
+            f"could not load the TF Hub {what} of '{name}' from {handle}: "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}; "
+            f"check the handle, or download it and point the registry entry at the local folder"
+        ) from None
+
+
+def load_tfhub_encoder(spec, trainable: bool = True) -> keras.layers.Layer:
+    """``hub.KerasLayer`` on the encoder; called on the standard dict, returns its dict."""
+    obj = _load(spec.encoder_path, "encoder", spec.name)
+    return hub.KerasLayer(obj, trainable=trainable, name="encoder")
+
+
+class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
+    """The preprocess model's ``tokenize`` then ``bert_pack_inputs(seq_length=...)``.
+
+    Calling the preprocess model directly would fix the length at its default
+    (128); packing separately makes the length a parameter.
+    """
+
+    in_graph = True
+
+    def __init__(self, spec, seq_length: int, name: str = "preprocess"):
+        keras.layers.Layer.__init__(self, name=name, trainable=False)
+        Preprocessor.__init__(self, spec, seq_length)
+        self._hub_object = _load(spec.preprocess_path, "preprocess model", spec.name)
+        self.tokenize_layer = hub.KerasLayer(self._hub_object.tokenize, name="tokenize")
+        self.pack_layer = hub.KerasLayer(
+            self._hub_object.bert_pack_inputs, arguments=dict(seq_length=seq_length),
+            name="bert_pack_inputs")
+        self._vocab = None
+
+    def call(self, texts):
+        packed = self.pack_layer([self.tokenize_layer(texts)])
+        return {k: packed[k] for k in self.input_names}
+
+    def __call__(self, texts, *args, **kwargs):
+        if isinstance(texts, (list, tuple)):
+            texts = tf.constant(list(texts), dtype=tf.string)
+        return keras.layers.Layer.__call__(self, texts, *args, **kwargs)
+
+    def _vocabulary(self) -> list[str]:
+        if self._vocab is None:
+            encoder = hub.load(self.spec.encoder_path)
+            vocab_asset = getattr(encoder, "vocab_file", None)
+            if vocab_asset is None:
+                return []
+            path = vocab_asset.asset_path.numpy().decode()
+            with tf.io.gfile.GFile(path) as f:
+                self._vocab = [line.rstrip("\n") for line in f]
+        return self._vocab
+
+    def tokenize(self, text: str) -> tuple[list[str], list[int]]:
+        packed = self([text])
+        mask = packed["input_mask"].numpy()[0].astype(bool)
+        ids = packed["input_word_ids"].numpy()[0][mask].tolist()
+        vocab = self._vocabulary()
+        pieces = [vocab[i] if i < len(vocab) else f"<{i}>" for i in ids]
+        return pieces, ids

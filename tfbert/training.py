@@ -1,0 +1,143 @@
+"""Compile and fit a classifier built by ``tfbert.create_classifier``."""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from tfbert.errors import ConfigError, DataError  # noqa: E402
+from tfbert.heads import HEAD_DEFAULTS  # noqa: E402
+from tfbert.optimization import create_optimizer, current_learning_rate  # noqa: E402
+
+
+def loss_and_metric(num_classes: int):
+    """One logit + binary cross-entropy for two classes, N logits + sparse CE else."""
+    if num_classes == 2:
+        # threshold 0 because the model outputs logits, not probabilities
+        return (keras.losses.BinaryCrossentropy(from_logits=True),
+                keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0))
+    return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+
+
+def compile_classifier(model: keras.Model, train_steps: int, learning_rate: float | None = None,
+                       warmup_ratio: float = 0.1, weight_decay: float = 0.01,
+                       clip_norm: float | None = 1.0, jit_compile: bool = False) -> keras.Model:
+    """Compile with AdamW + linear warmup/decay and the loss that fits the labels.
+
+    Args:
+        model: keras.Model from ``create_classifier``.
+        train_steps: int. Total optimizer steps, for the schedule.
+        learning_rate: float or None. Peak rate; default per head
+            (``tfbert.heads.HEAD_DEFAULTS``).
+        warmup_ratio, weight_decay, clip_norm: see ``tfbert.optimization.create_optimizer``.
+        jit_compile: bool. Compile train/predict steps with XLA.
+    """
+    info = model.tfbert
+    if learning_rate is None:
+        learning_rate = HEAD_DEFAULTS[info.head]["learning_rate"]
+    optimizer = create_optimizer(learning_rate, train_steps, warmup_ratio=warmup_ratio,
+                                 weight_decay=weight_decay, clip_norm=clip_norm)
+    loss, metric = loss_and_metric(info.num_classes)
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
+    return model
+
+
+def check_labels(labels, num_classes: int) -> np.ndarray:
+    """Int class ids in [0, num_classes), else a DataError naming the bad value."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        raise DataError("no examples: the data set is empty; check the file and the cleaning options")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"labels must be class ids (integers), got {labels.dtype} values such as {labels.flat[0]!r}; "
+            f"encode string labels with tfbert.data.encode_labels")
+    bad = labels[(labels < 0) | (labels >= num_classes)]
+    if bad.size:
+        raise DataError(
+            f"label {int(bad[0])} is out of range for {num_classes} classes (ids must be 0..{num_classes - 1}); "
+            f"fix the labels or pass the right number of classes")
+    return labels.astype(np.int32)
+
+
+def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
+                 shuffle: bool = False, seed: int = 42) -> tf.data.Dataset:
+    """A batched ``tf.data.Dataset`` of model inputs (and labels) for ``texts``.
+
+    TF Hub classifiers take the strings as they are; HuggingFace ones get the
+    checkpoint tokenizer's ids, computed once here rather than every epoch.
+    """
+    info = model.tfbert
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise DataError("no examples: the data set is empty; check the file and the cleaning options")
+    features = tf.constant(texts) if info.takes_strings else info.preprocessor.encode(texts)
+    if labels is None:
+        ds = tf.data.Dataset.from_tensor_slices(features)
+    else:
+        labels = check_labels(labels, info.num_classes)
+        if len(labels) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(labels)} labels; give one label per text")
+        if info.num_classes == 2:
+            labels = labels.astype(np.float32)[:, None]
+        ds = tf.data.Dataset.from_tensor_slices((features, labels))
+    if shuffle:
+        ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochStats(keras.callbacks.Callback):
+    """Adds the learning rate and the epoch's wall time to the logs (and History)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = current_learning_rate(self.model.optimizer)
+            logs["time"] = time.perf_counter() - self._start
+
+
+def train_classifier(model: keras.Model, train_ds: tf.data.Dataset,
+                     valid_ds: tf.data.Dataset | None = None, epochs: int = 3,
+                     learning_rate: float | None = None, warmup_ratio: float = 0.1,
+                     weight_decay: float = 0.01, clip_norm: float | None = 1.0,
+                     seed: int | None = None, callbacks=None, verbose: int | str = "auto",
+                     jit_compile: bool = False) -> keras.callbacks.History:
+    """Compile ``model`` for ``epochs`` over ``train_ds`` and fit it.
+
+    Args:
+        model: keras.Model from ``create_classifier``.
+        train_ds: tf.data.Dataset of (inputs, labels) batches (``make_dataset``).
+        valid_ds: tf.data.Dataset or None. Evaluated after every epoch.
+        epochs: int. Passes over ``train_ds``.
+        learning_rate, warmup_ratio, weight_decay, clip_norm: optimizer settings.
+        seed: int or None. Seeds Python, NumPy and TF before training.
+        callbacks: list of Keras callbacks.
+        verbose: Keras progress-bar setting.
+        jit_compile: bool. XLA-compile the steps.
+
+    Returns:
+        keras.callbacks.History whose ``history`` has, per epoch, loss,
+        accuracy, val_loss, val_accuracy, learning_rate and time.
+    """
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    steps = int(train_ds.cardinality())
+    if steps == 0:
+        raise DataError("no examples: the training set is empty")
+    if steps < 0:  # unknown cardinality (e.g. after filter): count once
+        steps = sum(1 for _ in train_ds)
+    compile_classifier(model, steps * epochs, learning_rate=learning_rate,
+                       warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                       clip_norm=clip_norm, jit_compile=jit_compile)
+    return model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
+                     callbacks=[EpochStats(), *(callbacks or [])], verbose=verbose)
