@@ -23,9 +23,14 @@ def _logits(x, num_outputs):
     return keras.layers.Dense(num_outputs, name="logits", dtype="float32")(x)
 
 
-def _mlp(x, hidden_units, dropout):
-    """BatchNorm -> Dense(relu) -> Dropout, the tutorials' latent-feature block."""
-    x = keras.layers.BatchNormalization(name="head_batchnorm")(x)
+def _mlp(x, hidden_units, dropout, batchnorm_momentum):
+    """BatchNorm -> Dense(relu) -> Dropout, the tutorials' latent-feature block.
+
+    Keras' default momentum (0.99) leaves the moving statistics near their
+    initial values after the few hundred steps of a fine-tuning run, so
+    evaluation would see badly scaled features; 0.9 settles in ~50 steps.
+    """
+    x = keras.layers.BatchNormalization(momentum=batchnorm_momentum, name="head_batchnorm")(x)
     x = keras.layers.Dense(hidden_units, activation="relu", name="head_dense")(x)
     return keras.layers.Dropout(dropout, name="head_dropout")(x)
 
@@ -37,14 +42,16 @@ def dense_head(outputs, input_mask, num_outputs, pooling="pooled", dropout=0.1):
     return _logits(x, num_outputs)
 
 
-def cls_bn_head(outputs, input_mask, num_outputs, pooling="pooled", hidden_units=192, dropout=0.3):
+def cls_bn_head(outputs, input_mask, num_outputs, pooling="pooled", hidden_units=192, dropout=0.3,
+                batchnorm_momentum=0.9):
     """[CLS] vector -> BatchNorm -> Dense(hidden_units, relu) -> Dropout -> Dense."""
     cls = keras.layers.Lambda(lambda s: s[:, 0, :], name="cls_vector")(outputs["sequence_output"])
-    return _logits(_mlp(cls, hidden_units, dropout), num_outputs)
+    return _logits(_mlp(cls, hidden_units, dropout, batchnorm_momentum), num_outputs)
 
 
 def bilstm_head(outputs, input_mask, num_outputs, pooling="pooled", lstm_units=50,
-                lstm_dropout=0.1, recurrent_dropout=0.0, hidden_units=192, dropout=0.3):
+                lstm_dropout=0.1, recurrent_dropout=0.0, hidden_units=192, dropout=0.3,
+                batchnorm_momentum=0.9):
     """Sequence (padding masked) -> BiLSTM -> max over time -> BatchNorm/Dense block.
 
     ``recurrent_dropout`` defaults to 0 because any other value disables the
@@ -55,7 +62,7 @@ def bilstm_head(outputs, input_mask, num_outputs, pooling="pooled", lstm_units=5
                              recurrent_dropout=recurrent_dropout)
     x = keras.layers.Bidirectional(lstm, name="head_bilstm")(outputs["sequence_output"], mask=mask)
     x = MaskedGlobalMaxPool1D(name="head_maxpool")(x, input_mask)
-    return _logits(_mlp(x, hidden_units, dropout), num_outputs)
+    return _logits(_mlp(x, hidden_units, dropout, batchnorm_momentum), num_outputs)
 
 
 HEADS = {"dense": dense_head, "cls_bn": cls_bn_head, "bilstm": bilstm_head}

@@ -80,6 +80,7 @@ def labels_from_strings(
     where: Callable[[int], str],
     source: str,
     column: str,
+    check_missing: bool = True,
 ) -> pd.Series:
     """Turns a column of label strings into ints when they all look like ints.
 
@@ -91,13 +92,15 @@ def labels_from_strings(
         where: maps a 0-based row position to a description such as "line 5".
         source: the file, for messages.
         column: the label column's name in the file, for messages.
+        check_missing: False where labels cannot be missing (folder names,
+            where a class may well be called "NA").
 
     Raises:
         DataError: a row has no label.
     """
     stripped = values.fillna("").astype(str).str.strip()
     missing = stripped.str.lower().isin(MISSING_LABEL_STRINGS).to_numpy()
-    if missing.any():
+    if check_missing and missing.any():
         position = int(missing.argmax())
         raise DataError(
             f"missing label on {where(position)} of {source} (column "

@@ -64,6 +64,11 @@ def _extract_cached(archive: Path) -> Path:
     target = parent / f"{stem}-{key}"
     if (target / _COMPLETE_MARKER).exists():
         return target
+    if not tarfile.is_tarfile(archive):
+        raise DataError(
+            f"{archive} is not a tar archive; pass aclImdb_v1.tar.gz or an "
+            "extracted aclImdb folder"
+        )
 
     parent.mkdir(parents=True, exist_ok=True)
     _logger.warning("Extracting %s into %s (once; later runs reuse it)", archive, target)
@@ -110,11 +115,6 @@ def _resolve_source(source: str | os.PathLike | None) -> Path:
                 "folder with aclImdb/ in it, or nothing to download it"
             )
         if path.is_file():
-            if not tarfile.is_tarfile(path):
-                raise DataError(
-                    f"{source} is not a tar archive; pass aclImdb_v1.tar.gz or "
-                    "an extracted aclImdb folder"
-                )
             folder = _extract_cached(path)
         else:
             folder = check_dir(path)

@@ -17,11 +17,10 @@ import pandas as pd
 
 from tfbert.errors import DataError
 
-# Values a label cell may hold when it is really empty. Shared with the loaders
-# so that files and in-memory lists agree on what "missing" means.
-MISSING_LABEL_STRINGS = frozenset(
-    {"", "nan", "na", "n/a", "null", "none", "<na>", "#n/a"}
-)
+# Values a label cell may hold when it is really empty (compared lower-case).
+# Shared with the loaders so that files and in-memory lists agree. "none" and
+# "null" are left out on purpose: they are plausible class names.
+MISSING_LABEL_STRINGS = frozenset({"", "nan", "na", "n/a", "<na>", "#n/a"})
 
 
 def _where(index: Sequence[Any] | None, position: int) -> str:

@@ -336,8 +336,8 @@ def load_nsmc(path: str | os.PathLike | None = None, split: str = "train") -> pd
 def load_class_folders(path: str | os.PathLike) -> pd.DataFrame:
     """Loads one sub-folder per class, one UTF-8 text file per example.
 
-    Hidden files and folders (``.DS_Store``) and files directly in ``path``
-    (a README) are skipped.
+    Hidden files and folders (``.DS_Store``), ``__MACOSX``-style folders and
+    files directly in ``path`` (a README) are skipped.
 
     Args:
         path: the folder holding the class folders.
@@ -353,7 +353,8 @@ def load_class_folders(path: str | os.PathLike) -> pd.DataFrame:
     """
     root = check_dir(path)
     class_dirs = sorted(
-        (d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+        # Hidden folders and __MACOSX / __pycache__ are never classes.
+        (d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))),
         key=lambda d: natural_key(d.name),
     )
     if not class_dirs:
@@ -382,7 +383,8 @@ def load_class_folders(path: str | os.PathLike) -> pd.DataFrame:
             labels.append(class_dir.name)
             files.append(f"{class_dir.name}/{entry.name}")
     label_series = labels_from_strings(
-        pd.Series(labels, dtype=str), lambda i: f"file {files[i]}", str(path), "folder name"
+        pd.Series(labels, dtype=str), lambda i: f"file {files[i]}", str(path), "folder name",
+        check_missing=False,
     )
     return pd.DataFrame(
         {"text": pd.Series(texts, dtype=str), "label": label_series, "file": pd.Series(files, dtype=str)}

@@ -9,6 +9,11 @@ import pandas as pd
 from tfbert.errors import ConfigError, DataError
 
 
+def _plain(value):
+    """NumPy scalar to Python, so messages say 2 rather than np.int64(2)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def train_valid_split(
     df: pd.DataFrame, valid_fraction: float = 0.1, seed: int = 42
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -49,12 +54,12 @@ def train_valid_split(
     counts = labels.value_counts()
     if len(counts) < 2:
         raise DataError(
-            f"labels have a single class ({counts.index[0]!r}); a classifier "
+            f"labels have a single class ({_plain(counts.index[0])!r}); a classifier "
             "needs at least 2 classes"
         )
     if counts.min() < 2:
         raise DataError(
-            f"class {counts.idxmin()!r} has only 1 example; a stratified split "
+            f"class {_plain(counts.idxmin())!r} has only 1 example; a stratified split "
             "needs at least 2 per class: add examples or drop that class"
         )
     rows = len(df)

@@ -32,6 +32,9 @@ class HFEncoder(keras.layers.Layer):
         self.has_pooler = has_pooler
 
     def call(self, inputs, training=None):
+        # A frozen encoder is a fixed feature extractor: no dropout noise, as
+        # hub.KerasLayer(trainable=False) does for TF Hub encoders.
+        training = bool(training) and self.trainable
         kwargs = dict(input_ids=inputs["input_word_ids"], attention_mask=inputs["input_mask"])
         if self.uses_token_type_ids and "input_type_ids" in inputs:
             kwargs["token_type_ids"] = inputs["input_type_ids"]

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny encoders in both formats, made once per test session."""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run slow checks on real pretrained weights")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: real-weights checks, run with --run-slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow check: pass --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_hub_dir(tmp_path_factory):
+    from tfbert.testing import make_tiny_tfhub_bert
+    return make_tiny_tfhub_bert(tmp_path_factory.mktemp("tiny_hub"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dir(tmp_path_factory):
+    from tfbert.testing import make_tiny_hf_bert
+    return make_tiny_hf_bert(tmp_path_factory.mktemp("tiny_hf"))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_hub_dir, tiny_hf_dir):
+    """Registers the tiny encoders under names, as a user's YAML entry would."""
+    import tfbert
+    tfbert.register_model(name="tiny-tfhub", backend="tfhub",
+                          encoder=os.path.join(tiny_hub_dir, "encoder"),
+                          preprocess=os.path.join(tiny_hub_dir, "preprocess"),
+                          langs=["en"], cased=False, layers=2, hidden=32, heads=2,
+                          max_seq_length=128, description="test encoder (TF Hub format)")
+    tfbert.register_model(name="tiny-hf", backend="huggingface", encoder=tiny_hf_dir,
+                          langs=["en"], cased=False, layers=2, hidden=32, heads=2,
+                          max_seq_length=128, description="test encoder (HF format)")
+    return {"tfhub": "tiny-tfhub", "huggingface": "tiny-hf"}

@@ -1,0 +1,125 @@
+"""Every backend x head builds, learns the toy task, and predicts the right shape."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfbert
+from tfbert.testing import toy_texts
+from tfbert.training import make_dataset, train_classifier
+
+BACKENDS = ["tfhub", "huggingface"]
+
+
+def _encoder_weights(model):
+    return [w.numpy().copy() for w in model.tfbert.encoder().weights]
+
+
+# (head, train_encoder): each head with its default, plus cls_bn fine-tuned,
+# because a frozen *random* encoder's [CLS] vector carries too little of the
+# text for cls_bn to learn the toy task well (a pretrained one does).
+CASES = [("dense", None), ("cls_bn", None), ("cls_bn", True), ("bilstm", None)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("head,train_encoder", CASES)
+def test_build_train_predict(tiny_models, backend, head, train_encoder):
+    texts, labels = toy_texts(64, num_classes=2, seed=1)
+    model = tfbert.create_classifier(tiny_models[backend], head=head, seq_length=16,
+                                     class_names=["neg", "pos"], train_encoder=train_encoder)
+    info = model.tfbert
+    assert info.class_names == ["neg", "pos"] and info.num_outputs == 1
+    assert info.takes_strings == (backend == "tfhub")
+    frozen = not info.train_encoder
+    assert frozen is (head != "dense" and train_encoder is None)
+    assert info.encoder().trainable is (not frozen)
+    encoder_before = _encoder_weights(model)
+
+    ds = make_dataset(model, texts, labels, batch_size=16, shuffle=True, seed=0)
+    history = train_classifier(model, ds, epochs=10, learning_rate=1e-2, seed=0, verbose=0).history
+    assert set(history) >= {"loss", "accuracy", "learning_rate", "time"}
+    assert len(history["loss"]) == 10
+    # training-mode loss: it is what the optimizer sees
+    if head == "cls_bn" and frozen:
+        assert min(history["loss"][-3:]) < history["loss"][0]
+    else:
+        assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
+        assert history["accuracy"][-1] >= 0.85
+
+    predictions = model.predict(make_dataset(model, texts[:5], batch_size=4), verbose=0)
+    assert predictions.shape == (5, 1)
+
+    encoder_after = _encoder_weights(model)
+    changed = [not np.array_equal(a, b) for a, b in zip(encoder_before, encoder_after)]
+    if frozen:
+        assert not any(changed), "a frozen encoder's weights changed during training"
+    else:
+        assert any(changed), "a trainable encoder did not train"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multiclass_learns_with_sparse_crossentropy(tiny_models, backend):
+    texts, labels = toy_texts(90, num_classes=3, seed=2)
+    model = tfbert.create_classifier(tiny_models[backend], head="bilstm", seq_length=16, num_classes=3)
+    assert model.tfbert.num_outputs == 3
+    ds = make_dataset(model, texts, labels, batch_size=16, shuffle=True)
+    history = train_classifier(model, ds, epochs=10, learning_rate=1e-2, seed=0, verbose=0)
+    assert type(model.loss).__name__ == "SparseCategoricalCrossentropy"
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert model.predict(make_dataset(model, texts[:7]), verbose=0).shape == (7, 3)
+
+
+def test_train_encoder_flag_overrides_head_default(tiny_models):
+    model = tfbert.create_classifier("tiny-hf", head="dense", train_encoder=False, seq_length=8)
+    assert not model.tfbert.encoder().trainable
+    model = tfbert.create_classifier("tiny-hf", head="cls_bn", train_encoder=True, seq_length=8,
+                                     hidden_units=16, dropout=0.5)
+    assert model.tfbert.encoder().trainable
+    assert model.tfbert.core.get_layer("head_dense").units == 16
+    assert model.tfbert.core.get_layer("head_dropout").rate == 0.5
+
+
+def test_unknown_head_and_bad_head_option(tiny_models):
+    with pytest.raises(tfbert.ConfigError, match="unknown head 'mlp'; choose one of: dense, cls_bn, bilstm"):
+        tfbert.create_classifier("tiny-hf", head="mlp")
+    with pytest.raises(tfbert.ConfigError, match="head 'dense'.*lstm_units"):
+        tfbert.create_classifier("tiny-hf", head="dense", lstm_units=3)
+
+
+def test_unknown_model_name():
+    with pytest.raises(tfbert.UnknownModelError, match="did you mean .*minilm-l6-h384-uncased"):
+        tfbert.create_classifier("minilm-l6-h384")
+
+
+def test_sequence_length_above_model_limit(tiny_models):
+    with pytest.raises(tfbert.ConfigError, match="seq_length 1024 is longer than 'tiny-hf' allows \\(128\\)"):
+        tfbert.create_classifier("tiny-hf", seq_length=1024)
+
+
+def test_bad_labels_and_empty_data(tiny_models):
+    model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=8)
+    with pytest.raises(tfbert.DataError, match="label 2 is out of range for 2 classes"):
+        make_dataset(model, ["a", "b"], [0, 2])
+    with pytest.raises(tfbert.DataError, match="labels must be class ids"):
+        make_dataset(model, ["a", "b"], ["neg", "pos"])
+    with pytest.raises(tfbert.DataError, match="no examples"):
+        make_dataset(model, [], [])
+    with pytest.raises(tfbert.DataError, match="2 texts but 3 labels"):
+        make_dataset(model, ["a", "b"], [0, 1, 1])
+
+
+def test_encoders_return_sequence_and_sentence_vectors(tiny_models):
+    for name in tiny_models.values():
+        pre = tfbert.create_preprocessor(name, seq_length=12)
+        inputs = pre(["the movie was good", "bad"])
+        assert inputs["input_word_ids"].shape == (2, 12)
+        out = tfbert.load_encoder(name)(inputs)
+        assert out["sequence_output"].shape == (2, 12, 32)
+        assert out["pooled_output"].shape == (2, 32)
+
+
+def test_both_backends_tokenize_the_same_vocabulary_identically(tiny_models):
+    hub = tfbert.create_preprocessor("tiny-tfhub", seq_length=16).tokenize("The MOVIE was great!")
+    hf = tfbert.create_preprocessor("tiny-hf", seq_length=16).tokenize("The MOVIE was great!")
+    assert hub == hf
+    assert hub[0] == ["[CLS]", "the", "movie", "was", "great", "!", "[SEP]"]

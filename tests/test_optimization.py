@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+import tfbert
+from tfbert.optimization import create_optimizer
+
+
+def test_linear_warmup_then_linear_decay():
+    opt = create_optimizer(1e-3, train_steps=100, warmup_ratio=0.1)
+    schedule = opt.learning_rate
+    lrs = np.array([float(schedule(step)) for step in range(0, 101, 5)])
+    assert lrs[0] == pytest.approx(0.0)
+    assert float(schedule(5)) == pytest.approx(5e-4, rel=1e-3)   # halfway up the warmup
+    assert float(schedule(10)) == pytest.approx(1e-3 * 0.9, rel=1e-2)  # decay has run 10 steps
+    assert lrs.argmax() == 2  # the peak is at the end of warmup (step 10)
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
+    assert np.all(np.diff(lrs[2:]) < 0)
+
+
+def test_weight_decay_and_clipping_are_parameters():
+    opt = create_optimizer(2e-5, train_steps=10, weight_decay=0.05, clip_norm=0.5)
+    assert type(opt).__name__ == "AdamWeightDecay"
+    assert opt.weight_decay_rate == 0.05 and opt.gradient_clip_norm == 0.5
+    assert create_optimizer(2e-5, 10, clip_norm=None).gradient_clip_norm == 0.0
+
+
+def test_weight_decay_shrinks_weights_without_gradient():
+    import tensorflow as tf
+    var = tf.Variable([1.0, -2.0], name="kernel")
+    opt = create_optimizer(0.1, train_steps=10, warmup_ratio=0.0, weight_decay=0.5)
+    opt.apply_gradients([(tf.zeros(2), var)])
+    np.testing.assert_allclose(var.numpy(), [1.0 - 0.1 * 0.9 * 0.5 * 1.0 * 1 / 0.9 * 0.9, -2.0 + 0.1 * 0.5 * 2.0],
+                               rtol=0.2)
+    assert abs(var.numpy()[0]) < 1.0 and abs(var.numpy()[1]) < 2.0
+
+
+def test_bad_optimizer_settings():
+    with pytest.raises(tfbert.ConfigError, match="learning_rate must be > 0"):
+        create_optimizer(0.0, 10)
+    with pytest.raises(tfbert.ConfigError, match="at least one training step"):
+        create_optimizer(1e-3, 0)
+    with pytest.raises(tfbert.ConfigError, match="warmup_ratio"):
+        create_optimizer(1e-3, 10, warmup_ratio=1.5)
