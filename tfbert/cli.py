@@ -1,0 +1,131 @@
+"""The ``tfbert`` command: models, tokenize, train, plot, predict, evaluate, convert.
+
+Each sub-command's work lives in the library; this module only parses flags
+and turns tfbert's errors into one-line messages (exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _models(args) -> int:
+    import pandas as pd
+
+    from tfbert.registry import get_spec, list_models
+
+    names = list_models(args.pattern or "*", backend=args.backend, lang=args.lang)
+    if not names:
+        print(f"no model matches '{args.pattern}'")
+        return 1
+    rows = []
+    for name in names:
+        s = get_spec(name)
+        rows.append({"name": name, "backend": s.backend, "langs": ",".join(s.langs),
+                     "cased": {True: "cased", False: "uncased", None: "?"}[s.cased],
+                     "L": s.layers or "", "H": s.hidden or "", "A": s.heads or "",
+                     "max_len": s.max_seq_length, "description": s.description})
+    with pd.option_context("display.max_colwidth", 70, "display.width", 250):
+        print(pd.DataFrame(rows).to_string(index=False))
+    print(f"\n{len(rows)} model(s)")
+    return 0
+
+
+def _tokenize(args) -> int:
+    from tfbert.models import create_preprocessor
+
+    pre = create_preprocessor(args.model, seq_length=args.seq_length)
+    for text in args.text:
+        pieces, ids = pre.tokenize(text)
+        print(f"text:   {text}")
+        print(f"pieces: {' '.join(pieces)}")
+        print(f"ids:    {' '.join(map(str, ids))}")
+        print(f"({len(ids)} tokens with special tokens; backend {pre.spec.backend})\n")
+    return 0
+
+
+def _train(args) -> int:
+    from tfbert.config import expand_grid, settings_from_args
+    from tfbert.sweep import run_sweep
+
+    configs = expand_grid(settings_from_args(args))
+    frame = run_sweep(configs, verbose=args.verbose)
+    return 0 if (frame["status"] == "done").all() else 1
+
+
+def _plot(args) -> int:
+    from tfbert.plotting import plot_folder
+
+    for path in plot_folder(args.folder):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tfbert.config import add_config_arguments
+
+    parser = argparse.ArgumentParser(prog="tfbert", description=__doc__.splitlines()[0])
+    parser.add_argument("--registry", action="append", default=[],
+                        help="extra registry YAML file (repeatable; also $TFBERT_REGISTRY)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list registry entries")
+    p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. '*bert_en*' or 'klue/*'")
+    p.add_argument("--backend", choices=["tfhub", "huggingface"])
+    p.add_argument("--lang", help="language code, e.g. en or ko (multilingual models match too)")
+    p.set_defaults(func=_models)
+
+    p = sub.add_parser("tokenize", help="show word pieces and ids of texts")
+    p.add_argument("--model", required=True)
+    p.add_argument("--seq-length", type=int, default=128)
+    p.add_argument("text", nargs="+")
+    p.set_defaults(func=_tokenize)
+
+    p = sub.add_parser("train", help="train one run or a sweep (same as scripts/train.py)")
+    add_config_arguments(p)
+    p.add_argument("--verbose", default="auto", help="Keras progress: auto, 0, 1 or 2")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("plot", help="redraw curves of a run or sweep folder")
+    p.add_argument("folder")
+    p.set_defaults(func=_plot)
+
+    for module, name in (("tfbert.predict", "predict"), ("tfbert.evaluate", "evaluate"),
+                         ("tfbert.export", "export"), ("tfbert.convert", "convert")):
+        try:
+            mod = __import__(module, fromlist=["_"])
+        except ImportError:
+            continue
+        adder = getattr(mod, f"add_{name}_parser", None)
+        if adder is not None:
+            adder(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    from tfbert.errors import TfbertError
+    from tfbert.registry import load_registry_file
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if isinstance(getattr(args, "verbose", None), str) and args.verbose.isdigit():
+        args.verbose = int(args.verbose)
+    try:
+        for path in args.registry:
+            load_registry_file(path)
+        return int(args.func(args) or 0)
+    except TfbertError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

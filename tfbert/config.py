@@ -1,0 +1,191 @@
+"""Run settings: one dataclass, its command-line flags, YAML files and sweep grids.
+
+Precedence: dataclass defaults < ``--config FILE.yaml`` < command-line flags.
+A setting given as a list (several values after a flag, or a YAML list, or a
+``grid:`` section in the YAML file) makes a sweep over every combination.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfbert.errors import ConfigError
+
+
+def _field(default, help, group, sweep=False):
+    return dataclasses.field(default=default, metadata={"help": help, "group": group, "sweep": sweep})
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything one training run needs; each field is a ``--flag``."""
+
+    # model
+    model: str = _field("minilm-l6-h384-uncased", "registry name, hf:<checkpoint> or a local folder", "model", True)
+    head: str = _field("dense", "dense, cls_bn or bilstm", "model", True)
+    seq_length: int = _field(128, "maximum tokens per text", "model", True)
+    train_encoder: bool | None = _field(None, "fine-tune the encoder (default: dense yes, cls_bn/bilstm no)", "model", True)
+    hidden_units: int | None = _field(None, "head Dense size (cls_bn, bilstm; default 192)", "model", True)
+    dropout: float | None = _field(None, "head dropout (default 0.1 dense, 0.3 others)", "model", True)
+    lstm_units: int | None = _field(None, "BiLSTM units per direction (bilstm; default 50)", "model", True)
+    # data
+    data: str | None = _field(None, "data set with train/test splits: demo, imdb[:PATH], nsmc[:PATH] or a folder", "data")
+    train: str | None = _field(None, "training file (CSV/TSV/JSONL/NSMC, .gz ok) or folder", "data")
+    valid: str | None = _field(None, "validation file; default: a stratified split of train", "data")
+    test: str | None = _field(None, "test file; default: the data set's test split if any", "data")
+    text_column: str = _field("text", "text column of CSV/TSV/JSONL files", "data")
+    label_column: str = _field("label", "label column of CSV/TSV/JSONL files", "data")
+    valid_fraction: float = _field(0.1, "fraction of train held out for validation when --valid is not given", "data")
+    max_train_examples: int | None = _field(None, "use at most this many training examples (stratified sample)", "data")
+    drop_empty: bool = _field(True, "drop empty documents", "data")
+    drop_duplicates: bool = _field(True, "drop duplicate documents (first one kept)", "data")
+    # training
+    epochs: int = _field(2, "passes over the training data", "training", True)
+    batch_size: int = _field(32, "examples per step", "training", True)
+    learning_rate: float | None = _field(None, "peak learning rate (default: 3e-5 dense, 1e-3 frozen heads)", "training", True)
+    warmup_ratio: float = _field(0.1, "fraction of steps with linear warmup", "training", True)
+    weight_decay: float = _field(0.01, "AdamW decoupled weight decay", "training", True)
+    clip_norm: float = _field(1.0, "clip gradients to this global norm (0: off)", "training", True)
+    seed: int = _field(42, "random seed (data split, init, shuffling)", "training", True)
+    early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement (0: off)", "training")
+    restore_best: bool = _field(False, "end with the weights of the epoch with the lowest val_loss", "training")
+    # output
+    output_dir: str = _field("runs", "sweep folder; each run gets a sub-folder named after its settings", "output")
+    resume: bool = _field(True, "skip runs already finished in output_dir", "output")
+    export: bool = _field(True, "export the trained model (raw-string SavedModel) into the run folder", "output")
+
+    def head_kwargs(self) -> dict:
+        return {"hidden_units": self.hidden_units, "dropout": self.dropout, "lstm_units": self.lstm_units}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+SWEEPABLE = [n for n, f in FIELDS.items() if f.metadata["sweep"]]
+# Short run-folder labels for the settings a sweep varies.
+_LABELS = {"learning_rate": "lr", "seq_length": "len", "epochs": "ep", "batch_size": "bs",
+           "warmup_ratio": "wu", "weight_decay": "wd", "clip_norm": "clip", "seed": "seed",
+           "train_encoder": "train_enc", "hidden_units": "hu", "dropout": "do", "lstm_units": "lstm"}
+
+
+def _scalar_type(f: dataclasses.Field):
+    text = str(f.type)
+    if "bool" in text:
+        return _parse_bool
+    if "int" in text:
+        return int
+    if "float" in text:
+        return float
+    return str
+
+
+def _parse_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field, in argparse groups; defaults stay unset."""
+    parser.add_argument("--config", help="YAML file of settings (lists or a grid: section make a sweep)")
+    groups = {}
+    for name, f in FIELDS.items():
+        group = groups.setdefault(f.metadata["group"], parser.add_argument_group(f.metadata["group"]))
+        flag = "--" + name.replace("_", "-")
+        kind = _scalar_type(f)
+        default = f"(default: {f.default})" if f.default is not None else ""
+        help_text = f"{f.metadata['help']} {default}".strip()
+        if kind is _parse_bool and not f.metadata["sweep"]:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_text)
+        elif f.metadata["sweep"]:
+            group.add_argument(flag, type=kind, nargs="+", default=argparse.SUPPRESS,
+                               metavar=name.upper(), help=help_text + "; several values sweep")
+        else:
+            group.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=name.upper(),
+                               help=help_text)
+
+
+def load_yaml_settings(path: str | Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"config file {path} is not valid YAML; fix its syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of setting: value")
+    grid = data.pop("grid", None) or {}
+    data.update(grid)
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def settings_from_args(args: argparse.Namespace) -> dict:
+    """Merge YAML settings and flags (flags win) into a dict of values or lists."""
+    settings = load_yaml_settings(args.config) if getattr(args, "config", None) else {}
+    for name in FIELDS:
+        if hasattr(args, name):
+            settings[name] = getattr(args, name)
+    return settings
+
+
+def expand_grid(settings: dict) -> list[RunConfig]:
+    """Every combination of the list-valued settings, as RunConfigs (grid order)."""
+    unknown = set(settings) - set(FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; see 'tfbert train --help'")
+    fixed, axes = {}, {}
+    for name, value in settings.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if len(values) > 1 and not FIELDS[name].metadata["sweep"]:
+            raise ConfigError(f"setting '{name}' cannot take several values in a sweep")
+        if len(values) == 0:
+            raise ConfigError(f"setting '{name}' has no value")
+        kind = _scalar_type(FIELDS[name])
+        try:
+            values = [None if v is None else kind(v) for v in values]
+        except (ValueError, argparse.ArgumentTypeError):
+            raise ConfigError(f"setting '{name}': cannot read {values!r} as {kind.__name__}") from None
+        if len(values) > 1:
+            axes[name] = values
+        else:
+            fixed[name] = values[0]
+    configs = []
+    for combo in itertools.product(*axes.values()):
+        configs.append(RunConfig(**fixed, **dict(zip(axes, combo))))
+    return configs
+
+
+def run_name(config: RunConfig, varying: list[str] | None = None) -> str:
+    """A folder name that says what the run is: model, head, then key settings."""
+    model = re.sub(r"[^A-Za-z0-9._-]+", "_", config.model.split("://")[-1]).strip("_")[-60:]
+    parts = [model, config.head]
+    keys = ["learning_rate", "seq_length", "epochs", "batch_size", "seed"]
+    keys += [k for k in (varying or []) if k not in keys and k not in ("model", "head")]
+    for key in keys:
+        value = getattr(config, key)
+        if key == "learning_rate" and value is None:
+            from tfbert.heads import HEAD_DEFAULTS
+            value = HEAD_DEFAULTS.get(config.head, {}).get("learning_rate")
+        if value is None:
+            continue
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{_LABELS.get(key, key)}{text}")
+    return "__".join(parts)
+
+
+def varying_settings(configs: list[RunConfig]) -> list[str]:
+    return [n for n in FIELDS if len({repr(getattr(c, n)) for c in configs}) > 1]
