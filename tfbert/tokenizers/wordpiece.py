@@ -430,10 +430,6 @@ class WordPieceTokenizer(keras.layers.Layer):
             repair_utf8=self.repair_utf8)
         return config
 
-    def compute_output_signature(self, input_signature):
-        return tf.RaggedTensorSpec(shape=list(input_signature.shape) + [None], dtype=tf.int32,
-                                   ragged_rank=max(1, input_signature.shape.rank))
-
     # ---------------------------------------------------------------- HF
     @classmethod
     def from_hf(cls, path_or_tokenizer, **overrides) -> "WordPieceTokenizer":
@@ -466,7 +462,7 @@ def _load_hf_tokenizer(name: str):
     except ImportError as e:  # pragma: no cover - transformers is a dependency
         raise ConfigError(f"loading the tokenizer {name!r} needs the transformers package: {e}") from None
     try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=not os.path.isdir(name) or None)
+        return AutoTokenizer.from_pretrained(name, local_files_only=True)
     except Exception as e:  # noqa: BLE001 - HF raises many types; re-raise as one line
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"cannot load a HuggingFace tokenizer from {name!r}: {msg}") from None

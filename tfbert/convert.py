@@ -1,0 +1,595 @@
+"""Convert HuggingFace BERT checkpoints into TF Hub-format SavedModels.
+
+:func:`convert_checkpoint` loads a BERT checkpoint with ``transformers``
+(TensorFlow side), copies its weights into a TF Model Garden
+``BertEncoderV2`` and writes, under ``out_dir``::
+
+    encoder/                 TF Hub encoder SavedModel (input_word_ids,
+                             input_mask, input_type_ids -> pooled_output,
+                             sequence_output, encoder_outputs, default)
+    preprocess/              TF Hub preprocess SavedModel (strings -> packed
+                             ids; ``tokenize`` and ``bert_pack_inputs``)
+    vocab.txt                the WordPiece vocabulary
+    tfbert_conversion.json   source, config, date, differences measured
+
+The folder is a valid model name (``create_classifier(out_dir)``), and
+``hub.KerasLayer`` loads either SavedModel.
+
+Registry entries can name converted models with the handle
+``converted:<registry name>/encoder`` (and ``.../preprocess``): the first use
+converts that HuggingFace entry into ``$TFBERT_CACHE/converted/<name>``
+(default ``~/.cache/tfbert/converted/<name>``); see :func:`ensure_converted`.
+
+Only BERT-architecture checkpoints with a WordPiece vocabulary are
+supported (``model_type == "bert"``, a ``BertTokenizer``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from tfbert.errors import ConfigError, ExportError  # noqa: E402
+
+_logger = logging.getLogger(__name__)
+
+#: Bumped when the written format changes, so cached conversions are redone.
+CONVERTER_VERSION = 1
+INFO_FILE = "tfbert_conversion.json"
+HANDLE_PREFIX = "converted:"
+_SUPPORTED = "BERT with a WordPiece vocabulary only"
+
+# HF ``hidden_act`` -> Keras activation. HF "gelu" is the exact (erf) GELU;
+# Model Garden's default is the tanh approximation, so it is always passed.
+_ACTIVATIONS = {
+    "gelu": "gelu",  # tf_keras gelu(approximate=False)
+    "gelu_new": "approx_gelu",
+    "gelu_pytorch_tanh": "approx_gelu",
+    "relu": "relu",
+}
+
+# Sentences pushed through both models at conversion time (the full check is
+# scripts/check_conversion.py).
+_CHECK_SENTENCES = [
+    "The movie was surprisingly good, and the ending was great!",
+    "Café déjà vu: naïve façades, RÉSUMÉ of Zoë's coöperation.",
+    "영화가 정말 재미있었어요. 배우들의 연기도 훌륭했습니다.",
+    "",
+    "Numbers 3.14, e-mail: someone@example.com; URL https://example.org/a?b=c",
+    "中文字符和日本語のテキスト mixed with English.",
+    "a " * 300,
+    "Don't stop -- won't stop!!! (really?) [yes] {no} <maybe>",
+]
+
+
+# ---------------------------------------------------------------------------
+# Inspecting the checkpoint
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+
+
+def _load_config(checkpoint: str, label: str):
+    from transformers import AutoConfig
+    try:
+        return AutoConfig.from_pretrained(checkpoint)
+    except Exception as err:  # noqa: BLE001 (HF raises OSError, ValueError, ...)
+        raise ConfigError(
+            f"cannot convert '{label}': could not read its HuggingFace config from '{checkpoint}': "
+            f"{_one_line(err)}; pass a save_pretrained folder (this machine may be offline)") from None
+
+
+def _check_config(config, label: str) -> str:
+    """Raises ConfigError for anything the Model Garden BERT encoder cannot express.
+
+    Returns the Keras activation name for the feed-forward layers.
+    """
+    def unsupported(what: str, why: str = _SUPPORTED):
+        raise ConfigError(f"cannot convert '{label}': {what} is not supported ({why})")
+
+    model_type = getattr(config, "model_type", None)
+    if model_type != "bert":
+        unsupported(f"model type '{model_type}'")
+    act = getattr(config, "hidden_act", "gelu")
+    if not isinstance(act, str) or act not in _ACTIVATIONS:
+        unsupported(f"activation '{act}'", "use gelu, gelu_new or relu")
+    pos = getattr(config, "position_embedding_type", "absolute")
+    if pos != "absolute":
+        unsupported(f"position embedding type '{pos}'", "absolute positions only")
+    if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
+        unsupported("a decoder BERT", "encoders only")
+    eps = float(getattr(config, "layer_norm_eps", 1e-12))
+    if abs(eps - 1e-12) > 1e-15:
+        unsupported(f"layer_norm_eps {eps:g}", "Model Garden's BERT encoder uses 1e-12")
+    if config.hidden_size % config.num_attention_heads:
+        unsupported(f"hidden size {config.hidden_size} with {config.num_attention_heads} heads",
+                    "the hidden size must divide evenly into heads")
+    return _ACTIVATIONS[act]
+
+
+def _load_tokenizer(checkpoint: str, label: str):
+    from transformers import AutoTokenizer, BertTokenizer, BertTokenizerFast
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    except Exception as err:  # noqa: BLE001
+        raise ConfigError(
+            f"cannot convert '{label}': could not load its tokenizer from '{checkpoint}': "
+            f"{_one_line(err)}") from None
+    if not isinstance(tokenizer, (BertTokenizer, BertTokenizerFast)):
+        raise ConfigError(
+            f"cannot convert '{label}': tokenizer {type(tokenizer).__name__} is not supported "
+            f"({_SUPPORTED})")
+    return tokenizer
+
+
+def _write_vocab(tokenizer, folder: Path, label: str) -> tuple[Path, list[str]]:
+    """Writes the tokenizer's WordPiece vocabulary as ``folder/vocab.txt``."""
+    vocab = tokenizer.get_vocab()
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise ConfigError(
+            f"cannot convert '{label}': its vocabulary ids are not contiguous from 0 "
+            f"(added tokens?); {_SUPPORTED}")
+    tokens = [t for t, _ in by_id]
+    path = folder / "vocab.txt"
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return path, tokens
+
+
+# ---------------------------------------------------------------------------
+# Building the Model Garden encoder and copying weights
+
+
+def build_encoder_network(config, activation: str = "gelu"):
+    """A Model Garden ``BertEncoderV2`` with ``config``'s sizes (random weights)."""
+    import tensorflow as tf
+    import tf_keras as keras
+    from official.modeling import activations as mg_activations
+    from official.nlp.modeling import networks
+
+    act = mg_activations.gelu if activation == "approx_gelu" else activation
+    network = networks.BertEncoderV2(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+        num_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
+        max_sequence_length=config.max_position_embeddings,
+        type_vocab_size=config.type_vocab_size, inner_dim=config.intermediate_size,
+        inner_activation=act,
+        output_dropout=config.hidden_dropout_prob,
+        attention_dropout=config.attention_probs_dropout_prob,
+        initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
+    ids = tf.zeros((1, 2), tf.int32)
+    network(dict(input_word_ids=ids, input_mask=tf.ones_like(ids), input_type_ids=ids))
+    return network
+
+
+def _strip_scope(name: str, scope: str) -> str:
+    """'tf_bert_model/bert/embeddings/x:0' -> 'embeddings/x' (scope 'bert/')."""
+    name = name.split(":")[0]
+    head, sep, tail = name.partition(scope)
+    if not sep:
+        raise ExportError(f"unexpected weight name '{name}' (no '{scope}' in it)")
+    return tail
+
+
+def _weight_map(num_layers: int) -> dict[str, str]:
+    """Model Garden weight name -> HF TFBertModel weight name (both scope-stripped)."""
+    m = {
+        "word_embeddings/embeddings": "embeddings/word_embeddings/weight",
+        "position_embedding/embeddings": "embeddings/position_embeddings/embeddings",
+        "type_embeddings/embeddings": "embeddings/token_type_embeddings/embeddings",
+        "embeddings/layer_norm/gamma": "embeddings/LayerNorm/gamma",
+        "embeddings/layer_norm/beta": "embeddings/LayerNorm/beta",
+        "pooler_transform/kernel": "pooler/dense/kernel",
+        "pooler_transform/bias": "pooler/dense/bias",
+    }
+    for i in range(num_layers):
+        mg, hf = f"transformer/layer_{i}/", f"encoder/layer_._{i}/"
+        for part in ("kernel", "bias"):
+            for qkv in ("query", "key", "value"):
+                m[f"{mg}self_attention/{qkv}/{part}"] = f"{hf}attention/self/{qkv}/{part}"
+            m[f"{mg}self_attention/attention_output/{part}"] = f"{hf}attention/output/dense/{part}"
+            m[f"{mg}intermediate/{part}"] = f"{hf}intermediate/dense/{part}"
+            m[f"{mg}output/{part}"] = f"{hf}output/dense/{part}"
+        for part in ("gamma", "beta"):
+            m[f"{mg}self_attention_layer_norm/{part}"] = f"{hf}attention/output/LayerNorm/{part}"
+            m[f"{mg}output_layer_norm/{part}"] = f"{hf}output/LayerNorm/{part}"
+    return m
+
+
+def copy_weights(hf_model, network) -> int:
+    """Copies every weight of a ``TFBertModel`` into a ``BertEncoderV2``.
+
+    EinsumDense kernels are reshaped: q/k/v [hidden, hidden] -> [hidden,
+    heads, head_dim] (biases -> [heads, head_dim]); the attention output
+    [hidden, hidden] -> [heads, head_dim, hidden]. Returns the number of
+    tensors copied; raises ExportError if any weight on either side is left
+    unmatched or a shape disagrees.
+    """
+    import numpy as np
+
+    base = getattr(hf_model, hf_model.base_model_prefix, hf_model)
+    hf = {_strip_scope(w.name, "bert/"): w for w in base.weights}
+    prefix = network.name + "/"
+    mg = {_strip_scope(w.name, prefix): w for w in network.weights}
+    mapping = _weight_map(len(base.encoder.layer))
+    unmatched_mg = sorted(set(mg) - set(mapping))
+    unmatched_hf = sorted(set(hf) - set(mapping.values()))
+    missing_hf = sorted(v for v in mapping.values() if v not in hf)
+    if unmatched_mg or unmatched_hf or missing_hf:
+        raise ExportError(
+            "weights do not line up between the HF model and the Model Garden encoder: "
+            f"Model Garden only {unmatched_mg[:3]}, HF only {unmatched_hf[:3]}, "
+            f"HF missing {missing_hf[:3]}")
+    pairs = []
+    for mg_name, var in mg.items():
+        value = hf[mapping[mg_name]].numpy()
+        target = tuple(var.shape)
+        if value.shape != target:
+            if value.size != int(np.prod(target)):
+                raise ExportError(
+                    f"shape mismatch copying {mapping[mg_name]} {value.shape} -> {mg_name} {target}")
+            value = value.reshape(target)  # row-major: hidden = heads x head_dim
+        pairs.append((var, value))
+    for var, value in pairs:
+        var.assign(value)
+    return len(pairs)
+
+
+# ---------------------------------------------------------------------------
+# The HF-exact in-graph tokenizer
+
+
+def _exact_tokenizer(tokenizer):
+    """``tfbert.tokenizers.WordPieceTokenizer`` built from the HF tokenizer, or
+    None (with a warning) when that module is not available."""
+    try:
+        from tfbert.tokenizers import WordPieceTokenizer
+    except ImportError as err:
+        _logger.warning(
+            "tfbert.tokenizers.WordPieceTokenizer is not available (%s); the preprocess model "
+            "uses tf-models-official's BertTokenizer, which is not HF-exact on all text", err)
+        return None
+    return WordPieceTokenizer.from_hf(tokenizer)
+
+
+# ---------------------------------------------------------------------------
+# Measuring
+
+
+def _hf_inputs(tokenizer, texts, seq_length, padding):
+    import numpy as np
+    enc = tokenizer(list(texts), truncation=True, max_length=seq_length, padding=padding,
+                    return_token_type_ids=True, return_attention_mask=True, return_tensors="np")
+    return {"input_word_ids": enc["input_ids"].astype(np.int32),
+            "input_mask": enc["attention_mask"].astype(np.int32),
+            "input_type_ids": enc["token_type_ids"].astype(np.int32)}
+
+
+def compare_encoders(hf_model, encoder, inputs: dict) -> dict:
+    """Max abs differences between HF outputs and a TF Hub-style encoder's.
+
+    ``encoder`` is called on the standard dict (``hub.KerasLayer`` or the
+    Model Garden network). Sequence outputs are compared on non-padding
+    positions only.
+    """
+    import numpy as np
+
+    out_hf = hf_model(input_ids=inputs["input_word_ids"], attention_mask=inputs["input_mask"],
+                      token_type_ids=inputs["input_type_ids"], training=False)
+    out = encoder(inputs, training=False)
+    mask = inputs["input_mask"].astype(bool)
+    seq = np.abs(out["sequence_output"].numpy() - out_hf.last_hidden_state.numpy())[mask]
+    pooled = np.abs(out["pooled_output"].numpy() - out_hf.pooler_output.numpy())
+    return {"sequence_output": float(seq.max()) if seq.size else 0.0,
+            "pooled_output": float(pooled.max()) if pooled.size else 0.0}
+
+
+def preprocess_ids(preprocess, texts, seq_length: int) -> dict:
+    """Runs a loaded TF Hub preprocess model (``tokenize`` + ``bert_pack_inputs``)."""
+    import tensorflow as tf
+    tokens = preprocess.tokenize(tf.constant(list(texts), dtype=tf.string))
+    packed = preprocess.bert_pack_inputs([tokens], seq_length=tf.constant(seq_length))
+    return {k: packed[k].numpy() for k in ("input_word_ids", "input_mask", "input_type_ids")}
+
+
+def count_id_mismatches(preprocess, tokenizer, texts, seq_length: int) -> tuple[int, list[int]]:
+    """Number of texts whose packed ids differ from the HF tokenizer's (and their indexes)."""
+    import numpy as np
+    ours = preprocess_ids(preprocess, texts, seq_length)
+    ref = _hf_inputs(tokenizer, texts, seq_length, padding="max_length")
+    bad = np.zeros(len(texts), dtype=bool)
+    for key in ours:
+        bad |= (ours[key] != ref[key]).any(axis=1)
+    return int(bad.sum()), [int(i) for i in np.flatnonzero(bad)]
+
+
+# ---------------------------------------------------------------------------
+# Conversion
+
+
+def _resolve_source(hf_checkpoint: str) -> tuple[str, str | None]:
+    """A registry name (HF backend) or ``hf:ID`` -> (checkpoint, tokenizer)."""
+    from tfbert.registry import get_spec, is_model
+    name = str(hf_checkpoint)
+    if name.startswith("hf:"):
+        name = name[3:]
+    if not os.path.isdir(os.path.expanduser(name)) and is_model(name):
+        spec = get_spec(name)
+        if spec.backend != "huggingface":
+            raise ConfigError(
+                f"cannot convert '{name}': it is a {spec.backend} entry; give a HuggingFace "
+                f"checkpoint (registry entry with backend huggingface, hub id or folder)")
+        tok = spec.tokenizer_path if spec.tokenizer else None
+        return spec.encoder_path, tok
+    return os.path.expanduser(name), None
+
+
+def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_length: int = 128, *,
+                       tokenizer: str | None = None, overwrite: bool = False,
+                       tolerance: float = 1e-3) -> dict:
+    """Converts a HuggingFace BERT checkpoint to a TF Hub encoder + preprocess pair.
+
+    Args:
+        hf_checkpoint: str. A ``save_pretrained`` folder, a hub id, ``hf:<id>``
+            or a registry name whose backend is ``huggingface``.
+        out_dir: str or path. Folder to create; gets ``encoder/``,
+            ``preprocess/``, ``vocab.txt`` and ``tfbert_conversion.json``.
+        seq_length: int. The preprocess model's default packed length (when
+            called directly; ``bert_pack_inputs`` takes any length).
+        tokenizer: str or None. Tokenizer folder/id, if not the checkpoint's own.
+        overwrite: bool. Replace an existing ``out_dir``.
+        tolerance: float. Fail if the converted encoder differs from the HF
+            model by more than this on the check sentences.
+
+    Returns:
+        dict. What ``tfbert_conversion.json`` holds (plus ``out_dir``).
+
+    Raises:
+        ConfigError: unsupported checkpoint (not BERT + WordPiece), unreadable
+            checkpoint, bad ``seq_length`` or an existing ``out_dir``.
+        ExportError: the converted model does not match the original.
+
+    The folder appears atomically: everything is written to a temporary
+    sibling folder that is renamed at the end, so a crash leaves no half
+    conversion behind.
+    """
+    start = time.time()
+    label = str(hf_checkpoint)
+    out_dir = Path(os.path.expanduser(str(out_dir))).absolute()
+    if out_dir.exists() and not overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(f"output folder '{out_dir}' already exists; remove it or pass overwrite "
+                          f"(--overwrite)")
+    checkpoint, spec_tokenizer = _resolve_source(hf_checkpoint)
+    tokenizer_source = tokenizer or spec_tokenizer or checkpoint
+
+    config = _load_config(checkpoint, label)
+    activation = _check_config(config, label)
+    if not isinstance(seq_length, int) or not 2 <= seq_length <= config.max_position_embeddings:
+        raise ConfigError(f"seq_length must be an integer from 2 to {config.max_position_embeddings} "
+                          f"(the checkpoint's positions), got {seq_length!r}")
+    _quiet_transformers()
+    hf_tokenizer = _load_tokenizer(tokenizer_source, label)
+
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (ops used by the preprocess model)
+    from transformers import TFBertModel
+
+    from tfbert.hub_format import save_hub_encoder, save_hub_preprocess
+
+    try:
+        hf_model, loading_info = TFBertModel.from_pretrained(checkpoint, output_loading_info=True)
+    except Exception as err:  # noqa: BLE001
+        raise ConfigError(f"cannot convert '{label}': could not load its weights from "
+                          f"'{checkpoint}': {_one_line(err)}") from None
+    missing = sorted(loading_info.get("missing_keys", []) or [])
+    if missing:
+        _logger.warning("'%s' lacks %d weight(s) (e.g. %s); HF initialised them at random and "
+                        "the conversion copies those values", label, len(missing), missing[0])
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        vocab_file, vocab = _write_vocab(hf_tokenizer, tmp, label)
+        do_lower_case = bool(getattr(hf_tokenizer, "do_lower_case", False))
+        network = build_encoder_network(config, activation)
+        copied = copy_weights(hf_model, network)
+        save_hub_encoder(network, str(tmp / "encoder"), vocab_file=str(vocab_file),
+                         do_lower_case=do_lower_case)
+        exact = _exact_tokenizer(hf_tokenizer)
+        save_hub_preprocess(str(tmp / "preprocess"), vocab_file=str(vocab_file),
+                            do_lower_case=do_lower_case, default_seq_length=seq_length,
+                            tokenizer=exact)
+
+        # Check what was written, as users will load it.
+        encoder = hub.KerasLayer(str(tmp / "encoder"))
+        inputs = _hf_inputs(hf_tokenizer, _CHECK_SENTENCES, seq_length, padding=True)
+        diff = compare_encoders(hf_model, encoder, inputs)
+        preprocess = hub.load(str(tmp / "preprocess"))
+        mismatches, _ = count_id_mismatches(preprocess, hf_tokenizer, _CHECK_SENTENCES, seq_length)
+        worst = max(diff.values())
+        if not worst <= tolerance:
+            raise ExportError(
+                f"converted '{label}' differs from the HuggingFace model by {worst:.3g} "
+                f"(tolerance {tolerance:g}); the conversion was not written")
+
+        info = {
+            "source": label,
+            "checkpoint": str(checkpoint),
+            "tokenizer_source": str(tokenizer_source),
+            "converter_version": CONVERTER_VERSION,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "config": {
+                "model_type": config.model_type,
+                "vocab_size": config.vocab_size,
+                "hidden_size": config.hidden_size,
+                "num_hidden_layers": config.num_hidden_layers,
+                "num_attention_heads": config.num_attention_heads,
+                "intermediate_size": config.intermediate_size,
+                "max_position_embeddings": config.max_position_embeddings,
+                "type_vocab_size": config.type_vocab_size,
+                "hidden_act": config.hidden_act,
+                "layer_norm_eps": config.layer_norm_eps,
+            },
+            "tokenizer": {
+                "class": type(hf_tokenizer).__name__,
+                "vocab_size": len(vocab),
+                "do_lower_case": do_lower_case,
+                "strip_accents": getattr(hf_tokenizer, "init_kwargs", {}).get("strip_accents"),
+                "tokenize_chinese_chars": getattr(hf_tokenizer, "init_kwargs", {}).get(
+                    "tokenize_chinese_chars", True),
+                "in_graph": "tfbert.tokenizers.WordPieceTokenizer" if exact is not None
+                else "official.nlp BertTokenizer (not HF-exact)",
+            },
+            "encoder": "official.nlp.modeling.networks.BertEncoderV2",
+            "weights_copied": copied,
+            "missing_in_checkpoint": missing,
+            "default_seq_length": seq_length,
+            "check": {
+                "sentences": len(_CHECK_SENTENCES),
+                "max_abs_diff": diff,
+                "id_mismatches": mismatches,
+            },
+            "seconds": round(time.time() - start, 1),
+        }
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+        _install(tmp, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {**info, "out_dir": str(out_dir)}
+
+
+def _install(tmp: Path, out_dir: Path, overwrite: bool) -> None:
+    """Renames the finished ``tmp`` folder to ``out_dir`` (replacing it if asked)."""
+    old = None
+    if out_dir.exists():
+        if not overwrite and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        else:
+            old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+            out_dir.rename(old)
+    os.rename(tmp, out_dir)
+    os.chmod(out_dir, 0o755)  # mkdtemp makes it 0700
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Converted registry entries, made on first use
+
+
+def cache_root() -> Path:
+    """``$TFBERT_CACHE/converted`` (default ``~/.cache/tfbert/converted``)."""
+    configured = os.environ.get("TFBERT_CACHE")
+    root = Path(configured).expanduser() if configured else Path.home() / ".cache" / "tfbert"
+    return root / "converted"
+
+
+def converted_dir(name: str) -> Path:
+    """The cache folder of registry entry ``name`` (``/`` becomes ``--``)."""
+    return cache_root() / name.replace("/", "--")
+
+
+def _fingerprint(checkpoint: str, tokenizer: str | None) -> str:
+    """Changes when the source files change, so a stale cache is redone."""
+    h = hashlib.sha256(f"v{CONVERTER_VERSION}|{checkpoint}|{tokenizer}".encode())
+    for source in {checkpoint, tokenizer} - {None}:
+        folder = Path(source)
+        if folder.is_dir():
+            for f in sorted(folder.iterdir()):
+                if f.is_file():
+                    st = f.stat()
+                    h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    try:
+        import tfbert.tokenizers  # noqa: F401
+        h.update(b"|exact-tokenizer")
+    except ImportError:
+        pass
+    return h.hexdigest()[:16]
+
+
+_READY: dict[str, Path] = {}
+
+
+def ensure_converted(name: str, seq_length: int = 128) -> Path:
+    """The converted folder of HuggingFace registry entry ``name``; converts on first use.
+
+    The result lives in ``converted_dir(name)`` and is reused while the
+    source checkpoint is unchanged. Equivalent command:
+    ``tfbert convert NAME "$TFBERT_CACHE/converted/NAME"``.
+    """
+    if name in _READY:
+        return _READY[name]
+    from tfbert.registry import get_spec
+    spec = get_spec(name)
+    if spec.backend != "huggingface":
+        raise ConfigError(f"'{HANDLE_PREFIX}{name}' must name a HuggingFace registry entry; "
+                          f"'{name}' is a {spec.backend} entry")
+    checkpoint = spec.encoder_path
+    tokenizer = spec.tokenizer_path if spec.tokenizer else None
+    fingerprint = _fingerprint(checkpoint, tokenizer)
+    folder = converted_dir(name)
+    info_file = folder / INFO_FILE
+    if info_file.exists():
+        try:
+            if json.loads(info_file.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
+                _READY[name] = folder
+                return folder
+        except (OSError, ValueError):
+            pass
+        _logger.warning("the cached conversion of '%s' in %s is stale; converting again", name, folder)
+    _logger.warning("converting '%s' to TF Hub format on first use, into %s (takes a minute)",
+                    name, folder)
+    try:
+        convert_checkpoint(checkpoint, folder, seq_length, tokenizer=tokenizer, overwrite=True)
+    except OSError:
+        # Another process may have finished the same conversion first.
+        if not info_file.exists():
+            raise
+    # Mark the cache with the fingerprint (the conversion itself is source-agnostic).
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    if info.get("fingerprint") != fingerprint:
+        info["fingerprint"] = fingerprint
+        info["registry_name"] = name
+        _atomic_write_text(info_file, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    _READY[name] = folder
+    return folder
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def resolve_converted(handle: str) -> str:
+    """``converted:NAME/encoder`` -> the encoder folder of NAME's cached conversion.
+
+    ``NAME`` is a HuggingFace registry entry (it may contain ``/``); the part
+    after the last ``/`` is ``encoder`` or ``preprocess``.
+    """
+    rest = handle[len(HANDLE_PREFIX):] if handle.startswith(HANDLE_PREFIX) else handle
+    name, _, part = rest.rpartition("/")
+    if part not in ("encoder", "preprocess") or not name:
+        raise ConfigError(f"bad handle '{handle}'; use '{HANDLE_PREFIX}<registry name>/encoder' "
+                          f"or '{HANDLE_PREFIX}<registry name>/preprocess'")
+    return str(ensure_converted(name) / part)
