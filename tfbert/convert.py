@@ -256,17 +256,16 @@ def copy_weights(hf_model, network) -> int:
 # The HF-exact in-graph tokenizer
 
 
-def _exact_tokenizer(tokenizer):
-    """``tfbert.tokenizers.WordPieceTokenizer`` built from the HF tokenizer, or
-    None (with a warning) when that module is not available."""
+def _exact_tokenizer(hf_tokenizer, label: str):
+    """``tfbert.tokenizers.WordPieceTokenizer`` reproducing ``hf_tokenizer``'s ids.
+
+    (tf-models-official's BertTokenizer is not HF-exact: it NFKC-folds.)
+    """
+    from tfbert.tokenizers import WordPieceTokenizer
     try:
-        from tfbert.tokenizers import WordPieceTokenizer
-    except ImportError as err:
-        _logger.warning(
-            "tfbert.tokenizers.WordPieceTokenizer is not available (%s); the preprocess model "
-            "uses tf-models-official's BertTokenizer, which is not HF-exact on all text", err)
-        return None
-    return WordPieceTokenizer.from_hf(tokenizer)
+        return WordPieceTokenizer.from_hf(hf_tokenizer)
+    except ExportError as err:
+        raise ConfigError(f"cannot convert '{label}': {err}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -343,7 +342,7 @@ def _resolve_source(hf_checkpoint: str) -> tuple[str, str | None]:
 
 def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_length: int = 128, *,
                        tokenizer: str | None = None, overwrite: bool = False,
-                       tolerance: float = 1e-3) -> dict:
+                       tolerance: float = 1e-3, metadata: dict | None = None) -> dict:
     """Converts a HuggingFace BERT checkpoint to a TF Hub encoder + preprocess pair.
 
     Args:
@@ -357,6 +356,7 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
         overwrite: bool. Replace an existing ``out_dir``.
         tolerance: float. Fail if the converted encoder differs from the HF
             model by more than this on the check sentences.
+        metadata: dict or None. Extra keys for ``tfbert_conversion.json``.
 
     Returns:
         dict. What ``tfbert_conversion.json`` holds (plus ``out_dir``).
@@ -386,6 +386,7 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
                           f"(the checkpoint's positions), got {seq_length!r}")
     _quiet_transformers()
     hf_tokenizer = _load_tokenizer(tokenizer_source, label)
+    exact = _exact_tokenizer(hf_tokenizer, label)
 
     import tensorflow as tf
     import tensorflow_hub as hub
@@ -413,7 +414,6 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
         copied = copy_weights(hf_model, network)
         save_hub_encoder(network, str(tmp / "encoder"), vocab_file=str(vocab_file),
                          do_lower_case=do_lower_case)
-        exact = _exact_tokenizer(hf_tokenizer)
         save_hub_preprocess(str(tmp / "preprocess"), vocab_file=str(vocab_file),
                             do_lower_case=do_lower_case, default_seq_length=seq_length,
                             tokenizer=exact)
@@ -435,6 +435,7 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
             "checkpoint": str(checkpoint),
             "tokenizer_source": str(tokenizer_source),
             "converter_version": CONVERTER_VERSION,
+            "fingerprint": _fingerprint(str(checkpoint), tokenizer or spec_tokenizer),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "config": {
                 "model_type": config.model_type,
@@ -455,8 +456,7 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
                 "strip_accents": getattr(hf_tokenizer, "init_kwargs", {}).get("strip_accents"),
                 "tokenize_chinese_chars": getattr(hf_tokenizer, "init_kwargs", {}).get(
                     "tokenize_chinese_chars", True),
-                "in_graph": "tfbert.tokenizers.WordPieceTokenizer" if exact is not None
-                else "official.nlp BertTokenizer (not HF-exact)",
+                "in_graph": "tfbert.tokenizers.WordPieceTokenizer",
             },
             "encoder": "official.nlp.modeling.networks.BertEncoderV2",
             "weights_copied": copied,
@@ -468,6 +468,7 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
                 "id_mismatches": mismatches,
             },
             "seconds": round(time.time() - start, 1),
+            **(metadata or {}),
         }
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
@@ -519,11 +520,6 @@ def _fingerprint(checkpoint: str, tokenizer: str | None) -> str:
                 if f.is_file():
                     st = f.stat()
                     h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    try:
-        import tfbert.tokenizers  # noqa: F401
-        h.update(b"|exact-tokenizer")
-    except ImportError:
-        pass
     return h.hexdigest()[:16]
 
 
@@ -534,8 +530,10 @@ def ensure_converted(name: str, seq_length: int = 128) -> Path:
     """The converted folder of HuggingFace registry entry ``name``; converts on first use.
 
     The result lives in ``converted_dir(name)`` and is reused while the
-    source checkpoint is unchanged. Equivalent command:
-    ``tfbert convert NAME "$TFBERT_CACHE/converted/NAME"``.
+    source checkpoint's files are unchanged. Converting ahead of time is the
+    same as ``convert_checkpoint(name, converted_dir(name))``, i.e.
+    ``tfbert convert NAME ~/.cache/tfbert/converted/NAME`` (``/`` in NAME
+    written ``--``).
     """
     if name in _READY:
         return _READY[name]
@@ -560,25 +558,14 @@ def ensure_converted(name: str, seq_length: int = 128) -> Path:
     _logger.warning("converting '%s' to TF Hub format on first use, into %s (takes a minute)",
                     name, folder)
     try:
-        convert_checkpoint(checkpoint, folder, seq_length, tokenizer=tokenizer, overwrite=True)
+        convert_checkpoint(checkpoint, folder, seq_length, tokenizer=tokenizer, overwrite=True,
+                           metadata={"registry_name": name})
     except OSError:
-        # Another process may have finished the same conversion first.
+        # Another process may have installed the same conversion first.
         if not info_file.exists():
             raise
-    # Mark the cache with the fingerprint (the conversion itself is source-agnostic).
-    info = json.loads(info_file.read_text(encoding="utf-8"))
-    if info.get("fingerprint") != fingerprint:
-        info["fingerprint"] = fingerprint
-        info["registry_name"] = name
-        _atomic_write_text(info_file, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     _READY[name] = folder
     return folder
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def resolve_converted(handle: str) -> str:

@@ -112,7 +112,7 @@ def _in_graph_tokenizer(info):
     try:
         return WordPieceTokenizer.from_hf(hf_tokenizer), None
     except ExportError as err:
-        return None, str(err)
+        return None, str(err).split(";")[0]
 
 
 class _ExportModule(tf.Module):

@@ -104,6 +104,9 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
                          pooling=spec.sentence_pooling, **head_kwargs)
     except TypeError as err:
         raise ConfigError(f"head '{head}': {err}; see help(tfbert.heads.{head_fn.__name__})") from None
+    uses_pooler = head == "dense" and spec.sentence_pooling == "pooled"
+    if not uses_pooler and hasattr(encoder, "freeze_pooler"):
+        encoder.freeze_pooler()
     core = keras.Model(inputs, logits, name=f"{head}_classifier")
 
     if preprocessor.in_graph:

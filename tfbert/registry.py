@@ -109,7 +109,14 @@ _LOADED = False
 
 
 def resolve_handle(handle: str) -> str:
-    """Turn ``pkg:PACKAGE/PATH`` and ``~`` into filesystem paths; keep URLs and ids."""
+    """Turn ``pkg:PACKAGE/PATH`` and ``~`` into filesystem paths; keep URLs and ids.
+
+    ``converted:NAME/encoder`` (or ``/preprocess``) is the TF Hub conversion of
+    HuggingFace entry NAME, made on first use (see ``tfbert.convert``).
+    """
+    if handle.startswith("converted:"):
+        from tfbert.convert import resolve_converted
+        return resolve_converted(handle)
     if handle.startswith("pkg:"):
         package, _, rel = handle[4:].partition("/")
         try:

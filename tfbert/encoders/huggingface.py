@@ -45,6 +45,17 @@ class HFEncoder(keras.layers.Layer):
             pooled = sequence[:, 0, :]
         return {"sequence_output": sequence, "pooled_output": pooled}
 
+    def freeze_pooler(self) -> None:
+        """Stop training the pooler when the head does not use it.
+
+        Its weights would get no gradient (Keras warns at every step) yet still
+        be touched by weight decay.
+        """
+        main = getattr(self.hf_model, self.hf_model.base_model_prefix, self.hf_model)
+        pooler = getattr(main, "pooler", None)
+        if pooler is not None:
+            pooler.trainable = False
+
 
 def load_hf_encoder(spec, trainable: bool = True) -> HFEncoder:
     from transformers import TFAutoModel

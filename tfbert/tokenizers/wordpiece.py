@@ -49,8 +49,15 @@ from tfbert.tokenizers import _unicode_tables as _tables
 
 logger = logging.getLogger(__name__)
 
-# A noncharacter used to carry NUL through tf.strings.lower, which stops at NUL.
-_NUL_PLACEHOLDER = "\ufdd0"
+# tensorflow-text's regex_split and tf.strings.lower stop at NUL, so NUL is
+# replaced first: with clean_text by a private-use character (removed by
+# clean_text just like NUL, and like NUL it never joins a special token), else
+# by a noncharacter (a word with either becomes [UNK]).
+_NUL_CLEAN_PLACEHOLDER = "\ue000"
+_NUL_KEEP_PLACEHOLDER = "\ufdd0"
+# ICU lower-cases a word-final capital sigma to final sigma; Rust (HF) maps
+# every capital sigma to U+03C3.
+_SIGMA_FIXUP = (0x03A3, "\u03c3")
 
 
 def _char_class(ranges: Iterable[Sequence[int]]) -> str:
@@ -218,8 +225,8 @@ class WordPieceTokenizer(keras.layers.Layer):
         # newer Unicode tables; apply those that can matter for this vocab
         # (for any other character the word becomes [UNK] either way).
         self._lower_fixups = sorted(
-            (src, dst) for src, dst in _tables.LOWER_FIXUPS.items()
-            if (set(chr(src)) | set(dst)) & vocab_chars
+            (src, dst) for src, dst in list(_tables.LOWER_FIXUPS.items()) + [_SIGMA_FIXUP]
+            if (set(chr(src)) | set(dst)) & vocab_chars or (src == 0x03A3 and "\u03c2" in vocab_chars)
         )
         if self._do_strip:
             odd = sorted(chr(c) for c in _tables.NFD_MISMATCH if chr(c) in vocab_chars)
@@ -314,14 +321,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         if self.lower_case:
             for src, dst in self._lower_fixups:
                 text = tf.strings.regex_replace(text, _literal(chr(src)), dst)
-            if not self.clean_text:
-                # tf.strings.lower stops at NUL; carry NUL through a noncharacter
-                # (both make their word [UNK], so a literal U+FDD0 in the input
-                # coming back as NUL changes no id).
-                text = tf.strings.regex_replace(text, r"\x00", _NUL_PLACEHOLDER)
             text = tf.strings.lower(text, encoding="utf-8")
-            if not self.clean_text:
-                text = tf.strings.regex_replace(text, _literal(_NUL_PLACEHOLDER), "\x00")
         return text
 
     def _split_words_flat(self, strings: tf.Tensor) -> tf.RaggedTensor:
@@ -330,6 +330,8 @@ class WordPieceTokenizer(keras.layers.Layer):
             strings = tf.strings.unicode_transcode(
                 strings, input_encoding="UTF-8", output_encoding="UTF-8", errors="replace",
                 replacement_char=0xFFFD, replace_control_characters=False)
+        strings = tf.strings.regex_replace(
+            strings, r"\x00", _NUL_CLEAN_PLACEHOLDER if self.clean_text else _NUL_KEEP_PLACEHOLDER)
         split_pattern = _SPLIT_WS + "|" + _PUNCT
         if self._special_pattern is None:
             return tf_text.regex_split(self._normalize(strings), split_pattern, _PUNCT)

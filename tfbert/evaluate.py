@@ -1,0 +1,198 @@
+"""Score an exported classifier on labelled data and save the report next to it.
+
+    >>> from tfbert.evaluate import evaluate
+    >>> report = evaluate("runs/nsmc/export", "ratings_test.csv")
+    >>> report["accuracy"], report["output_dir"]
+    (0.87, 'runs/nsmc/export/eval_ratings_test')
+
+Files written to ``MODEL_DIR/eval_<data name>/`` (or ``output_dir``), by
+:func:`tfbert.metrics.save_report` plus the predictions:
+
+* ``<name>_metrics.json``: the whole report (accuracy, macro/weighted and
+  per-class precision/recall/F1, confusion matrix, ROC AUC for two classes)
+* ``<name>_per_class.csv``, ``<name>_confusion_matrix.csv``,
+  ``<name>_confusion_matrix.png`` (class names on both axes)
+* ``predictions.csv``: text, label, predicted, score, correct
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfbert.errors import ConfigError, DataError
+
+__all__ = ["evaluate", "add_evaluate_parser", "run_evaluate"]
+
+
+def _data_name(data) -> str:
+    if not isinstance(data, (str, os.PathLike)):
+        return "data"
+    text = str(data).strip().rstrip("/\\")
+    path = Path(text).expanduser()
+    if path.exists():
+        name = path.name
+        for suffix in (".gz", ".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".txt"):
+            if name.lower().endswith(suffix):
+                name = name[: -len(suffix)]
+    else:  # "demo", "nsmc:PATH", "imdb:PATH"
+        kind, _, rest = text.partition(":")
+        name = kind + ("_" + Path(rest).name.split(".")[0] if rest else "")
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "data"
+
+
+def _load(data, text_column: str, label_column: str):
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        missing = [c for c in (text_column, label_column) if c not in data.columns]
+        if missing:
+            raise DataError(
+                f"column {missing[0]!r} not found in the DataFrame; columns found: "
+                f"{', '.join(map(str, data.columns))}. Pass text_column=/label_column= names that exist")
+        return data[text_column].tolist(), data[label_column].tolist(), "DataFrame"
+    if not isinstance(data, (str, os.PathLike)):
+        raise DataError(f"data must be a file path or a pandas DataFrame, got {type(data).__name__}")
+    from tfbert.data import load_dataset
+    from tfbert.predict import check_utf8
+
+    path = Path(str(data)).expanduser()
+    if path.is_file():
+        check_utf8(path)  # names the line of a non-UTF-8 byte
+    df = load_dataset(data, split="test", text_column=text_column, label_column=label_column)
+    return df["text"].tolist(), df["label"].tolist(), str(data)
+
+
+def _as_int(value) -> int | None:
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value.strip())
+    return None
+
+
+def _check_known(labels, class_names: list[str], source: str, model_dir) -> None:
+    """DataError listing the model's classes when a label is neither a name nor an id."""
+    names = set(class_names)
+    n = len(class_names)
+    unknown: dict[str, int] = {}
+    first_row = None
+    for row, value in enumerate(labels):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue  # encode_labels reports missing labels
+        if str(value).strip() in names:
+            continue
+        as_int = _as_int(value)
+        if as_int is not None and 0 <= as_int < n:
+            continue
+        key = str(value)
+        unknown[key] = unknown.get(key, 0) + 1
+        if first_row is None:
+            first_row = row
+    if unknown:
+        shown = ", ".join(repr(k) for k in list(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise DataError(
+            f"{sum(unknown.values())} label(s) in {source} are not classes of the model in {model_dir} "
+            f"({shown}; first at data row {first_row}); its classes are {', '.join(class_names)} "
+            f"(or ids 0..{n - 1}): fix the labels or evaluate a model trained on these classes")
+
+
+def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", label_column: str = "label",
+             output_dir: str | os.PathLike | None = None, batch_size: int = 64,
+             progress: bool | None = None, predictor=None) -> dict[str, Any]:
+    """Predict ``data`` with an exported model, score it and save the report.
+
+    Args:
+        model_dir: folder written by :func:`tfbert.export.export_classifier`.
+        data: a file (``.csv``/``.tsv``/``.jsonl``, NSMC ``.txt``), any
+            :func:`tfbert.data.load_dataset` spec (``demo``, ``nsmc:PATH``, a
+            folder; its test split), or a pandas DataFrame.
+        text_column, label_column: columns of a table or DataFrame. Labels may
+            be class names or class ids (``0..N-1``) of the model.
+        output_dir: where the files go; default ``MODEL_DIR/eval_<data name>``.
+        batch_size: texts per model call.
+        progress: tqdm bar (default: for 1000 texts or more).
+        predictor: a loaded :class:`tfbert.predict.Predictor` to reuse.
+
+    Returns:
+        dict: :func:`tfbert.metrics.classification_report` plus ``model_dir``,
+        ``data`` and ``output_dir`` (also saved as ``<name>_metrics.json``).
+
+    Raises:
+        DataError: unreadable data, missing columns, a label that is not one
+            of the model's classes (the message lists them).
+    """
+    from tfbert.data import encode_labels
+    from tfbert.metrics import classification_report, save_report
+    from tfbert.predict import load
+
+    if predictor is None:
+        predictor = load(model_dir)
+    class_names = predictor.class_names
+    texts, labels, source = _load(data, text_column, label_column)
+    if not texts:
+        raise DataError(f"no examples in {source}; check the file and the column names")
+    _check_known(labels, class_names, source, model_dir)
+    y_true, _ = encode_labels(labels, class_names=class_names)
+
+    probs, y_pred, _ = predictor._predict_arrays(texts, batch_size, progress)
+    report = classification_report(y_true, y_pred, class_names,
+                                   y_score=probs[:, 1] if len(class_names) == 2 else None)
+
+    name = _data_name(data)
+    out = Path(output_dir).expanduser() if output_dir is not None else Path(model_dir).expanduser() / f"eval_{name}"
+    report["model_dir"] = str(model_dir)
+    report["data"] = source
+    report["output_dir"] = str(out)
+    save_report(report, out, prefix=name)
+    with open(out / "predictions.csv", "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label", "predicted", "score", "correct"])
+        for text, t, p, row in zip(texts, y_true, y_pred, probs):
+            writer.writerow([text, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}",
+                             int(t == p)])
+    return report
+
+
+# ------------------------------------------------------------------------ CLI
+
+
+def add_evaluate_parser(subparsers):
+    """``tfbert evaluate MODEL_DIR --data FILE``."""
+    parser = subparsers.add_parser(
+        "evaluate", help="score an exported model on labelled data",
+        description="Predict a labelled file with an exported model, print accuracy, precision, "
+                    "recall, F1 and the confusion matrix, and save them in MODEL_DIR/eval_<data name>/.")
+    parser.add_argument("model_dir", help="exported model folder")
+    parser.add_argument("--data", "-d", required=True, metavar="FILE",
+                        help="labelled data: .csv/.tsv/.jsonl, NSMC .txt, a folder, 'demo' or 'nsmc:PATH'")
+    parser.add_argument("--text-column", default="text", metavar="NAME", help="text column (default: text)")
+    parser.add_argument("--label-column", default="label", metavar="NAME",
+                        help="label column: class names or ids (default: label)")
+    parser.add_argument("--output-dir", metavar="DIR", help="where to write the report (default: MODEL_DIR/eval_<data name>)")
+    parser.add_argument("--batch-size", type=int, default=64, help="texts per model call (default: 64)")
+    parser.set_defaults(func=run_evaluate)
+    return parser
+
+
+def run_evaluate(args) -> int:
+    from tfbert.metrics import format_report
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    report = evaluate(args.model_dir, args.data, text_column=args.text_column,
+                      label_column=args.label_column, output_dir=args.output_dir,
+                      batch_size=args.batch_size)
+    print(format_report(report))
+    print(f"\nreport written to {report['output_dir']}")
+    return 0
