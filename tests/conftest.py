@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+# Exact float32 by default so numeric comparisons are tight; bf16 has its own tests.
+os.environ.setdefault("TFBERT_PRECISION", "float32")
 
 import pytest  # noqa: E402
 

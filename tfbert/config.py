@@ -30,7 +30,8 @@ class RunConfig:
     # model
     model: str = _field("minilm-l6-h384-uncased", "registry name, hf:<checkpoint> or a local folder", "model", True)
     head: str = _field("dense", "dense, cls_bn or bilstm", "model", True)
-    seq_length: int = _field(128, "maximum tokens per text", "model", True)
+    seq_length: int | None = _field(None, "maximum tokens per text, or auto: the smallest length covering --length-percentile of training texts", "model", True)
+    length_percentile: float = _field(99.0, "percentile of training texts the automatic length covers", "model")
     train_encoder: bool | None = _field(None, "fine-tune the encoder (default: dense yes, cls_bn/bilstm no)", "model", True)
     hidden_units: int | None = _field(None, "head Dense size (cls_bn, bilstm; default 192)", "model", True)
     dropout: float | None = _field(None, "head dropout (default 0.1 dense, 0.3 others)", "model", True)
@@ -54,6 +55,9 @@ class RunConfig:
     weight_decay: float = _field(0.01, "AdamW decoupled weight decay", "training", True)
     clip_norm: float = _field(1.0, "clip gradients to this global norm (0: off)", "training", True)
     seed: int = _field(42, "random seed (data split, init, shuffling)", "training", True)
+    precision: str = _field("auto", "auto (bfloat16 mixed precision where the CPU/GPU is fast at it), bfloat16 or float32", "speed", True)
+    bucketing: bool = _field(True, "batch texts of similar length together, each batch padded to its own longest", "speed")
+    jit_compile: bool = _field(False, "compile training steps with XLA", "speed")
     early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement (0: off)", "training")
     restore_best: bool = _field(False, "end with the weights of the epoch with the lowest val_loss", "training")
     # output
@@ -76,7 +80,15 @@ _LABELS = {"learning_rate": "lr", "seq_length": "len", "epochs": "ep", "batch_si
            "train_encoder": "train_enc", "hidden_units": "hu", "dropout": "do", "lstm_units": "lstm"}
 
 
+def _length(value):
+    if value is None or str(value).lower() == "auto":
+        return None
+    return int(value)
+
+
 def _scalar_type(f: dataclasses.Field):
+    if f.name == "seq_length":
+        return _length
     text = str(f.type)
     if "bool" in text:
         return _parse_bool
@@ -107,6 +119,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         kind = _scalar_type(f)
         default = f"(default: {f.default})" if f.default is not None else ""
+        if name == "seq_length":
+            default = "(default: auto)"
         help_text = f"{f.metadata['help']} {default}".strip()
         if kind is _parse_bool and not f.metadata["sweep"]:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
@@ -158,7 +172,7 @@ def expand_grid(settings: dict) -> list[RunConfig]:
         try:
             values = [None if v is None else kind(v) for v in values]
         except (ValueError, argparse.ArgumentTypeError):
-            raise ConfigError(f"setting '{name}': cannot read {values!r} as {kind.__name__}") from None
+            raise ConfigError(f"setting '{name}': cannot read {values!r} as {getattr(kind, '__name__', kind)}") from None
         if len(values) > 1:
             axes[name] = values
         else:
@@ -180,6 +194,8 @@ def run_name(config: RunConfig, varying: list[str] | None = None) -> str:
         if key == "learning_rate" and value is None:
             from tfbert.heads import HEAD_DEFAULTS
             value = HEAD_DEFAULTS.get(config.head, {}).get("learning_rate")
+        if value is None and key == "seq_length":
+            value = "auto"
         if value is None:
             continue
         text = f"{value:g}" if isinstance(value, float) else str(value)

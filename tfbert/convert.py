@@ -26,6 +26,7 @@ supported (``model_type == "bert"``, a ``BertTokenizer``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -491,7 +492,10 @@ def _install(tmp: Path, out_dir: Path, overwrite: bool) -> None:
     os.rename(tmp, out_dir)
     os.chmod(out_dir, 0o755)  # mkdtemp makes it 0700
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
 
 
 # ---------------------------------------------------------------------------
@@ -526,6 +530,31 @@ def _fingerprint(checkpoint: str, tokenizer: str | None) -> str:
 _READY: dict[str, Path] = {}
 
 
+def _is_current(folder: Path, fingerprint: str) -> bool:
+    try:
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return info.get("fingerprint") == fingerprint
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock between processes (POSIX); a no-op where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_converted(name: str, seq_length: int = 128) -> Path:
     """The converted folder of HuggingFace registry entry ``name``; converts on first use.
 
@@ -533,7 +562,8 @@ def ensure_converted(name: str, seq_length: int = 128) -> Path:
     source checkpoint's files are unchanged. Converting ahead of time is the
     same as ``convert_checkpoint(name, converted_dir(name))``, i.e.
     ``tfbert convert NAME ~/.cache/tfbert/converted/NAME`` (``/`` in NAME
-    written ``--``).
+    written ``--``). Processes converting the same entry at once wait for
+    each other (a lock file next to the folder).
     """
     if name in _READY:
         return _READY[name]
@@ -546,26 +576,27 @@ def ensure_converted(name: str, seq_length: int = 128) -> Path:
     tokenizer = spec.tokenizer_path if spec.tokenizer else None
     fingerprint = _fingerprint(checkpoint, tokenizer)
     folder = converted_dir(name)
-    info_file = folder / INFO_FILE
-    if info_file.exists():
-        try:
-            if json.loads(info_file.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
-                _READY[name] = folder
-                return folder
-        except (OSError, ValueError):
-            pass
-        _logger.warning("the cached conversion of '%s' in %s is stale; converting again", name, folder)
-    _logger.warning("converting '%s' to TF Hub format on first use, into %s (takes a minute)",
-                    name, folder)
-    try:
-        convert_checkpoint(checkpoint, folder, seq_length, tokenizer=tokenizer, overwrite=True,
-                           metadata={"registry_name": name})
-    except OSError:
-        # Another process may have installed the same conversion first.
-        if not info_file.exists():
-            raise
+    if not _is_current(folder, fingerprint):
+        with _file_lock(folder.with_name(f".{folder.name}.lock")):
+            if not _is_current(folder, fingerprint):  # another process may have done it
+                what = "is stale; converting again" if folder.exists() else \
+                    "does not exist yet; converting (about a minute)"
+                _logger.warning("the TF Hub conversion of '%s' in %s %s", name, folder, what)
+                convert_checkpoint(checkpoint, folder, seq_length, tokenizer=tokenizer,
+                                   overwrite=True, metadata={"registry_name": name})
     _READY[name] = folder
     return folder
+
+
+def conversion_summary(info: dict) -> str:
+    """One line about a conversion (``convert_checkpoint``'s result), for the CLI."""
+    check = info.get("check", {})
+    diff = check.get("max_abs_diff", {})
+    return (f"converted '{info.get('source')}' to {info.get('out_dir', '')} in "
+            f"{info.get('seconds')} s: max |diff| sequence_output "
+            f"{diff.get('sequence_output', float('nan')):.2g}, pooled_output "
+            f"{diff.get('pooled_output', float('nan')):.2g}, id mismatches "
+            f"{check.get('id_mismatches')} of {check.get('sentences')} check sentences")
 
 
 def resolve_converted(handle: str) -> str:

@@ -129,7 +129,7 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     import tfbert
     from tfbert.metrics import classification_report, save_report
     from tfbert.plotting import plot_history
-    from tfbert.training import make_dataset, train_classifier
+    from tfbert.training import make_dataset, predict_logits, train_classifier
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,12 +138,15 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     gc.collect()
     keras.utils.set_random_seed(config.seed)
 
+    seq_length = config.seq_length or choose_seq_length(config, splits.train["text"])
     model = tfbert.create_classifier(
-        config.model, head=config.head, class_names=splits.class_names, seq_length=config.seq_length,
-        train_encoder=config.train_encoder, **config.head_kwargs())
+        config.model, head=config.head, class_names=splits.class_names, seq_length=seq_length,
+        train_encoder=config.train_encoder, precision=config.precision, **config.head_kwargs())
     info = model.tfbert
     resolved = {**config.to_dict(), "class_names": splits.class_names, "registry_entry": info.spec.to_dict(),
                 "train_encoder": info.train_encoder, "head_config": info.head_config,
+                "seq_length": seq_length, "seq_length_auto": config.seq_length is None,
+                "precision": info.precision,
                 "learning_rate": config.learning_rate or tfbert.heads.HEAD_DEFAULTS[config.head]["learning_rate"],
                 "train_examples": len(splits.train),
                 "valid_examples": 0 if splits.valid is None else len(splits.valid),
@@ -156,11 +159,12 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     print(f"\n== {run_dir.name}\ntraining data: {summary}\n")
 
     train_ds = make_dataset(model, splits.train["text"], label_ids(splits.train, splits.class_names),
-                            batch_size=config.batch_size, shuffle=True, seed=config.seed)
+                            batch_size=config.batch_size, shuffle=True, seed=config.seed,
+                            bucketing=config.bucketing)
     valid_ds = None
     if splits.valid is not None and len(splits.valid):
         valid_ds = make_dataset(model, splits.valid["text"], label_ids(splits.valid, splits.class_names),
-                                batch_size=config.batch_size)
+                                batch_size=max(config.batch_size, 64), bucketing=config.bucketing)
     callbacks = []
     if config.early_stopping and valid_ds is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping))
@@ -172,7 +176,7 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
                                learning_rate=resolved["learning_rate"], warmup_ratio=config.warmup_ratio,
                                weight_decay=config.weight_decay, clip_norm=config.clip_norm,
-                               callbacks=callbacks, verbose=verbose)
+                               callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile)
     train_time = time.perf_counter() - start
     frame = history_frame(history.history)
     frame.to_csv(run_dir / "history.csv", index=False)
@@ -180,7 +184,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     plot_history(frame, run_dir / "curves.png", title=f"{config.model} / {config.head}")
 
     row = {"run": run_dir.name, "status": "done", "model": config.model, "head": config.head,
-           "learning_rate": resolved["learning_rate"], "seq_length": config.seq_length,
+           "learning_rate": resolved["learning_rate"], "seq_length": seq_length,
+           "precision": info.precision,
            "epochs": config.epochs, "epochs_run": len(frame), "batch_size": config.batch_size,
            "seed": config.seed, "train_examples": len(splits.train),
            "train_time_s": round(train_time, 1),
@@ -194,8 +199,7 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     metrics = None
     if splits.test is not None and len(splits.test):
         y_true = label_ids(splits.test, splits.class_names)
-        test_ds = make_dataset(model, splits.test["text"], batch_size=max(config.batch_size, 64))
-        probs = probabilities(model.predict(test_ds, verbose=0))
+        probs = probabilities(predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64)))
         metrics = classification_report(y_true, probs.argmax(1), splits.class_names,
                                         y_score=probs[:, 1] if probs.shape[1] == 2 else None)
         save_report(metrics, run_dir, prefix="test")
@@ -207,6 +211,20 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     _write_json(run_dir / "status.json", {"status": "done"})
     print(f"run {run_dir.name}: wrote history, curves, metrics and model to {run_dir}")
     return row
+
+
+def choose_seq_length(config: RunConfig, texts) -> int:
+    """The automatic length: covers ``length_percentile``% of training texts."""
+    from tfbert.models import create_preprocessor
+    from tfbert.pipeline import auto_seq_length
+    from tfbert.registry import get_spec
+
+    spec = get_spec(config.model)
+    lengths = create_preprocessor(spec, spec.max_seq_length).token_ids(list(texts)).row_lengths().numpy()
+    length, truncated = auto_seq_length(lengths, spec.max_seq_length, config.length_percentile)
+    print(f"seq_length auto: {length} tokens covers {config.length_percentile:g}% of the "
+          f"{len(lengths)} training texts; {truncated} ({truncated / len(lengths):.1%}) will be truncated")
+    return length
 
 
 def _token_counter(info):

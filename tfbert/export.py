@@ -118,19 +118,29 @@ def _in_graph_tokenizer(info):
 class _ExportModule(tf.Module):
     """What gets saved: the trained core, the text front end and the signature."""
 
-    def __init__(self, core, class_names, binary: bool, input_names, seq_length: int,
-                 tokenize=None, pack=None):
+    def __init__(self, core, class_names, binary: bool, input_names, seq_length: int):
         super().__init__(name="tfbert_classifier")
-        self.core = core
-        self.tokenize = tokenize
-        self.pack = pack
+        # Keep the Keras models out of the object graph: only their weights
+        # (and the tokenizer's tables and vocabulary) are tracked, which is all
+        # the serving function captures. Tracking Keras layers would also trace
+        # and save every layer's call functions (slow for a transformer, and
+        # useless here) and the optimizer's slot variables.
+        self._callables = {"core": core.__call__}
+        self.weights = list(core.variables)
+        self.resources = []
         self._class_names = list(class_names)
         self._binary = binary
         self._input_names = tuple(input_names)
         self._seq_length = int(seq_length)
 
+    def set_text_front_end(self, tokenize, pack, resources) -> None:
+        """``tokenize``: strings -> ragged ids; ``pack``: [ragged] -> padded dict;
+        ``resources``: trackables holding the tables/assets they use."""
+        self._callables.update(tokenize=tokenize, pack=pack)
+        self.resources = list(resources)
+
     def _outputs(self, inputs, num_tokens):
-        logits = tf.cast(self.core(inputs, training=False), tf.float32)
+        logits = tf.cast(self._callables["core"](inputs, training=False), tf.float32)
         if self._binary:
             p = tf.sigmoid(logits[:, 0])
             probabilities = tf.stack([1.0 - p, p], axis=1)
@@ -144,8 +154,8 @@ class _ExportModule(tf.Module):
     def text_function(self):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve(text):
-            tokens = self.tokenize(text)
-            packed = self.pack([tokens])
+            tokens = self._callables["tokenize"](text)
+            packed = self._callables["pack"]([tokens])
             inputs = {k: tf.cast(packed[k], tf.int32) for k in self._input_names}
             return self._outputs(inputs, _token_counts(tokens))
         return serve
@@ -224,8 +234,9 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
     tokenizer_info: dict[str, Any]
     hf_tokenizer = None
     if info.takes_strings:  # TF Hub preprocess model
-        module.tokenize = info.preprocessor.tokenize_layer
-        module.pack = info.preprocessor.pack_layer
+        pre = info.preprocessor
+        module.set_text_front_end(pre.tokenize_layer, pre.pack_layer,
+                                  [getattr(pre, "_hub_object", pre)])
         serve = module.text_function()
         tokenizer_info = {"kind": "in_graph", "type": "tfhub_preprocess",
                           "source": info.spec.preprocess}
@@ -234,10 +245,9 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
         if tokenizer is not None:
             from official.nlp.modeling.layers import BertPackInputs
 
-            module.tokenize = tokenizer
-            module.pack = BertPackInputs(info.seq_length,
-                                         special_tokens_dict=tokenizer.get_special_tokens_dict(),
-                                         name="pack_inputs")
+            pack = BertPackInputs(info.seq_length, special_tokens_dict=tokenizer.get_special_tokens_dict(),
+                                  name="pack_inputs")
+            module.set_text_front_end(tokenizer, pack, [tokenizer])
             serve = module.text_function()
             tokenizer_info = {"kind": "in_graph", "type": "wordpiece",
                               "source": info.spec.tokenizer or info.spec.encoder}
@@ -272,6 +282,7 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
         "head": info.head,
         "head_config": _json_safe(info.head_config),
         "train_encoder": info.train_encoder,
+        "precision": getattr(info, "precision", "float32"),
         "config": _json_safe(dict(config)) if config is not None else None,
         "metrics": _json_safe(dict(metrics)) if metrics is not None else None,
     }

@@ -13,6 +13,7 @@ import tf_keras as keras  # noqa: E402
 from tfbert.encoders import load_encoder, load_preprocessor  # noqa: E402
 from tfbert.errors import ConfigError  # noqa: E402
 from tfbert.heads import HEAD_DEFAULTS, get_head  # noqa: E402
+from tfbert.precision import set_precision  # noqa: E402
 from tfbert.registry import ModelSpec, get_spec  # noqa: E402
 
 
@@ -30,6 +31,7 @@ class ClassifierInfo:
         train_encoder: bool. Whether the encoder's weights train.
         preprocessor: Preprocessor. Strings -> the core model's int inputs.
         core: keras.Model. Int inputs -> logits (the trainable part).
+        precision: str. ``bfloat16`` (mixed) or ``float32``.
     """
 
     spec: ModelSpec
@@ -41,6 +43,7 @@ class ClassifierInfo:
     train_encoder: bool
     preprocessor: object
     core: keras.Model
+    precision: str = "float32"
 
     @property
     def num_outputs(self) -> int:
@@ -62,7 +65,7 @@ def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):
 
 def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: int | None = None,
                       class_names=None, seq_length: int = 128, train_encoder: bool | None = None,
-                      **head_kwargs) -> keras.Model:
+                      precision: str | None = None, **head_kwargs) -> keras.Model:
     """A Keras functional text classifier from a registry name and a head style.
 
     Args:
@@ -74,6 +77,10 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
         seq_length: int. Maximum tokens per text, at most the model's limit.
         train_encoder: bool or None. Fine-tune the encoder; default per head
             (``dense`` trains it, ``cls_bn`` and ``bilstm`` freeze it).
+        precision: str or None. ``auto`` (bfloat16 mixed precision where the
+            CPU/GPU computes it fast, else float32), ``bfloat16`` or ``float32``;
+            default ``$TFBERT_PRECISION`` or ``auto``. TF Hub SavedModel
+            encoders keep the precision they were saved in.
         **head_kwargs: head sizes and dropout, e.g. ``hidden_units=192``;
             ``None`` values are dropped so unset CLI flags keep head defaults.
 
@@ -95,7 +102,28 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
         train_encoder = HEAD_DEFAULTS[head]["train_encoder"]
 
     preprocessor = load_preprocessor(spec, seq_length)
-    encoder = load_encoder(spec, trainable=train_encoder)
+    previous_policy = keras.mixed_precision.global_policy()
+    precision = set_precision(precision or os.environ.get("TFBERT_PRECISION", "auto"))
+    try:
+        encoder = load_encoder(spec, trainable=train_encoder)
+        core = _build_core(spec, encoder, preprocessor, head, head_fn, num_classes, head_kwargs)
+    finally:
+        # The policy is global; keep it only for the layers built here.
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+    if preprocessor.in_graph:
+        text = keras.Input(shape=(), dtype=tf.string, name="text")
+        model = keras.Model(text, core(preprocessor(text)), name=f"{head}_text_classifier")
+    else:
+        model = core
+    model.tfbert = ClassifierInfo(
+        spec=spec, head=head, head_config=head_kwargs, num_classes=num_classes,
+        class_names=class_names, seq_length=seq_length, train_encoder=train_encoder,
+        preprocessor=preprocessor, core=core, precision=precision)
+    return model
+
+
+def _build_core(spec, encoder, preprocessor, head, head_fn, num_classes, head_kwargs):
     inputs = {k: keras.Input(shape=(None,), dtype=tf.int32, name=k) for k in preprocessor.input_names}
     outputs = encoder(inputs)
     num_outputs = 1 if num_classes == 2 else num_classes
@@ -107,18 +135,7 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
     uses_pooler = head == "dense" and spec.sentence_pooling == "pooled"
     if not uses_pooler and hasattr(encoder, "freeze_pooler"):
         encoder.freeze_pooler()
-    core = keras.Model(inputs, logits, name=f"{head}_classifier")
-
-    if preprocessor.in_graph:
-        text = keras.Input(shape=(), dtype=tf.string, name="text")
-        model = keras.Model(text, core(preprocessor(text)), name=f"{head}_text_classifier")
-    else:
-        model = core
-    model.tfbert = ClassifierInfo(
-        spec=spec, head=head, head_config=head_kwargs, num_classes=num_classes,
-        class_names=class_names, seq_length=seq_length, train_encoder=train_encoder,
-        preprocessor=preprocessor, core=core)
-    return model
+    return keras.Model(inputs, logits, name=f"{head}_classifier")
 
 
 def _resolve_classes(class_names, num_classes):

@@ -14,6 +14,7 @@ import tf_keras as keras  # noqa: E402
 from tfbert.errors import ConfigError, DataError  # noqa: E402
 from tfbert.heads import HEAD_DEFAULTS  # noqa: E402
 from tfbert.optimization import create_optimizer, current_learning_rate  # noqa: E402
+from tfbert.pipeline import ids_dataset, restore_order, sorted_batches, to_model_inputs  # noqa: E402
 
 
 def loss_and_metric(num_classes: int):
@@ -67,29 +68,87 @@ def check_labels(labels, num_classes: int) -> np.ndarray:
 
 
 def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
-                 shuffle: bool = False, seed: int = 42) -> tf.data.Dataset:
+                 shuffle: bool = False, seed: int = 42, bucketing: bool = True,
+                 cache_tokens: bool = True, pad_to: int | None = None) -> tf.data.Dataset:
     """A batched ``tf.data.Dataset`` of model inputs (and labels) for ``texts``.
 
-    TF Hub classifiers take the strings as they are; HuggingFace ones get the
-    checkpoint tokenizer's ids, computed once here rather than every epoch.
+    By default each text is tokenized once, here, and batches group texts of
+    similar length, each padded only to its own longest member (see
+    ``tfbert.pipeline``). Such datasets feed ``model.tfbert.core`` (int inputs);
+    ``train_classifier`` and ``predict_logits`` pick the right model.
+
+    Args:
+        model: keras.Model from ``create_classifier``.
+        texts: sequence of str.
+        labels: class ids, or None for prediction.
+        batch_size: int. Examples per batch.
+        shuffle: bool. Reshuffle every epoch.
+        seed: int. Shuffle seed.
+        bucketing: bool. Batch by length (off: batches in the given order).
+        cache_tokens: bool. Tokenize once (off: tokenize in the pipeline every
+            epoch, as the usual recipes do; for comparisons).
+        pad_to: int or None. Pad every batch to this length (the usual fixed
+            padding; for comparisons).
     """
     info = model.tfbert
     texts = [str(t) for t in texts]
     if not texts:
         raise DataError("no examples: the data set is empty; check the file and the cleaning options")
-    features = tf.constant(texts) if info.takes_strings else info.preprocessor.encode(texts)
-    if labels is None:
-        ds = tf.data.Dataset.from_tensor_slices(features)
-    else:
+    if labels is not None:
         labels = check_labels(labels, info.num_classes)
         if len(labels) != len(texts):
             raise DataError(f"{len(texts)} texts but {len(labels)} labels; give one label per text")
         if info.num_classes == 2:
             labels = labels.astype(np.float32)[:, None]
-        ds = tf.data.Dataset.from_tensor_slices((features, labels))
+    if not cache_tokens:
+        return _per_epoch_tokenizing_dataset(info, texts, labels, batch_size, shuffle, seed, pad_to)
+    token_ids = info.preprocessor.token_ids(texts)
+    return ids_dataset(token_ids, labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                       pad_id=info.preprocessor.pad_id, input_names=info.preprocessor.input_names,
+                       bucketing=bucketing, pad_to=pad_to)
+
+
+def _per_epoch_tokenizing_dataset(info, texts, labels, batch_size, shuffle, seed, pad_to):
+    """The usual recipe's pipeline: tokenize (and pad to ``pad_to``) every epoch."""
+    ds = tf.data.Dataset.from_tensor_slices(texts if labels is None else (texts, labels))
     if shuffle:
         ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    pre = info.preprocessor
+    length = pad_to or info.seq_length
+
+    def tokenize(batch):
+        if pre.in_graph:
+            ids = pre.token_ids_graph(batch, length)
+        else:
+            ids = tf.py_function(
+                lambda b: pre.token_ids([t.decode("utf-8") for t in b.numpy()], length).to_tensor(
+                    default_value=pre.pad_id, shape=[None, length] if pad_to else None),
+                [batch], tf.int32)
+            ids.set_shape([None, None])
+        return to_model_inputs(ids, pre.pad_id, pre.input_names)
+
+    ds = ds.map(tokenize) if labels is None else ds.map(lambda t, y: (tokenize(t), y))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def predict_logits(model: keras.Model, texts, batch_size: int = 64, verbose: int = 0) -> np.ndarray:
+    """Logits for ``texts`` in their order, computed on length-sorted batches."""
+    info = model.tfbert
+    texts = [str(t) for t in texts]
+    if not texts:
+        return np.zeros((0, info.num_outputs), np.float32)
+    token_ids = info.preprocessor.token_ids(texts)
+    ds, order = sorted_batches(token_ids, batch_size, info.preprocessor.pad_id, info.preprocessor.input_names)
+    logits = info.core.predict(ds, verbose=verbose)
+    return restore_order(np.asarray(logits, dtype=np.float32), order)
+
+
+def _fit_target(model: keras.Model, dataset: tf.data.Dataset) -> keras.Model:
+    """Int-input datasets train the core model; string datasets the full model."""
+    spec = dataset.element_spec
+    features = spec[0] if isinstance(spec, tuple) else spec
+    return model.tfbert.core if isinstance(features, dict) else model
 
 
 class EpochStats(keras.callbacks.Callback):
@@ -136,8 +195,10 @@ def train_classifier(model: keras.Model, train_ds: tf.data.Dataset,
         raise DataError("no examples: the training set is empty")
     if steps < 0:  # unknown cardinality (e.g. after filter): count once
         steps = sum(1 for _ in train_ds)
-    compile_classifier(model, steps * epochs, learning_rate=learning_rate,
+    target = _fit_target(model, train_ds)
+    target.tfbert = model.tfbert
+    compile_classifier(target, steps * epochs, learning_rate=learning_rate,
                        warmup_ratio=warmup_ratio, weight_decay=weight_decay,
                        clip_norm=clip_norm, jit_compile=jit_compile)
-    return model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-                     callbacks=[EpochStats(), *(callbacks or [])], verbose=verbose)
+    return target.fit(train_ds, validation_data=valid_ds, epochs=epochs,
+                      callbacks=[EpochStats(), *(callbacks or [])], verbose=verbose)

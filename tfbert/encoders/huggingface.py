@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from tfbert.encoders.base import Preprocessor  # noqa: E402
+from tfbert.encoders.base import Preprocessor, ragged_from_lists  # noqa: E402
 from tfbert.errors import ConfigError  # noqa: E402
 
 
@@ -101,5 +101,20 @@ class HFPreprocessor(Preprocessor):
         return {k: tf.constant(v) for k, v in self.encode(texts).items()}
 
     def tokenize(self, text: str) -> tuple[list[str], list[int]]:
-        ids = self.encode([text], padding=False)["input_word_ids"][0].tolist()
+        ids = self.token_ids([text])[0].numpy().tolist()
         return self.hf_tokenizer.convert_ids_to_tokens(ids), ids
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.hf_tokenizer.pad_token_id or 0)
+
+    def token_ids(self, texts, max_length: int | None = None, chunk: int = 4096) -> tf.RaggedTensor:
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = [str(t) for t in texts]
+        ids = []
+        for i in range(0, len(texts), chunk):  # bounded memory for big data sets
+            ids += self.hf_tokenizer(texts[i:i + chunk], truncation=True,
+                                     max_length=max_length or self.seq_length,
+                                     add_special_tokens=True)["input_ids"]
+        return ragged_from_lists(ids)

@@ -71,6 +71,39 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
                 self._vocab = [line.rstrip("\n") for line in f]
         return self._vocab
 
+    @property
+    def special_tokens(self) -> dict:
+        if not hasattr(self, "_special"):
+            special = self._hub_object.tokenize.get_special_tokens_dict()
+            self._special = {k: int(v.numpy()) for k, v in special.items()}
+        return self._special
+
+    @property
+    def pad_id(self) -> int:
+        return self.special_tokens["padding_id"]
+
+    def token_ids(self, texts, max_length: int | None = None, chunk: int = 1024) -> tf.RaggedTensor:
+        """Like ``bert_pack_inputs`` for one segment, without padding."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = [str(t) for t in texts]
+        keep = (max_length or self.seq_length) - 2
+        cls, sep = self.special_tokens["start_of_sequence_id"], self.special_tokens["end_of_segment_id"]
+        parts = []
+        for i in range(0, len(texts), chunk):
+            tokens = self.tokenize_layer(tf.constant(texts[i:i + chunk]))
+            if tokens.ragged_rank == 2:  # [batch, words, pieces] -> [batch, pieces]
+                tokens = tokens.merge_dims(-2, -1)
+            tokens = tf.cast(tokens[:, :keep], tf.int32)
+            n = tokens.nrows()
+            parts.append(tf.concat([tf.fill([n, 1], cls), tokens, tf.fill([n, 1], sep)], axis=1))
+        return tf.concat(parts, axis=0)
+
+    def token_ids_graph(self, texts: tf.Tensor, length: int) -> tf.Tensor:
+        """In-graph tokenize + pack to a fixed ``length`` (the usual per-epoch pipeline)."""
+        packed = self._hub_object.bert_pack_inputs([self.tokenize_layer(texts)], seq_length=length)
+        return tf.cast(packed["input_word_ids"], tf.int32)
+
     def tokenize(self, text: str) -> tuple[list[str], list[int]]:
         packed = self([text])
         mask = packed["input_mask"].numpy()[0].astype(bool)
