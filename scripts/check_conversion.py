@@ -222,7 +222,7 @@ def run_check(model: str = "minilm-l6-h384-uncased", converted: str | None = Non
     figures = {
         "model": model,
         "checkpoint": checkpoint,
-        "converted": str(converted),
+        "converted": "(a temporary folder, removed)" if tmp is not None else str(converted),
         "conversion_seconds": None if conversion_seconds is None else round(conversion_seconds, 1),
         "compare_seconds": round(time.time() - t0, 1),
         "tolerance": tolerance,

@@ -110,6 +110,7 @@ def test_create_classifier_on_converted_folder(converted):
     model = tfbert.create_classifier(converted["out"], head="dense", seq_length=16)
     assert model.tfbert.takes_strings and model.tfbert.spec.backend == "tfhub"
     assert model(tf.constant(texts)).shape == (8, 1)
+    assert len(model.tfbert.encoder().trainable_weights) == 39  # fine-tunable, all of it
     pieces, _ = model.tfbert.preprocessor.tokenize("The MOVIE was great!")
     assert pieces == ["[CLS]", "the", "movie", "was", "great", "!", "[SEP]"]
 
@@ -124,6 +125,15 @@ def test_second_use_reads_the_cache(converted, monkeypatch):
     spec = tfbert.get_spec("tiny-hf-conv-tfhub")
     assert spec.encoder_path == os.path.join(converted["out"], "encoder")
     assert spec.preprocess_path == os.path.join(converted["out"], "preprocess")
+
+
+def test_cache_goes_stale_when_the_source_changes(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    before = convert._fingerprint(str(tmp_path), None)
+    assert convert._fingerprint(str(tmp_path), None) == before
+    (tmp_path / "config.json").write_text('{"changed": 1}')
+    assert convert._fingerprint(str(tmp_path), None) != before
+    assert not convert._is_current(tmp_path / "missing", before)
 
 
 def test_existing_output_folder_and_bad_seq_length(converted, tmp_path):
@@ -213,6 +223,9 @@ def test_handles_and_registry_entry():
     assert spec.preprocess == "converted:minilm-l6-h384-uncased/preprocess"
     with pytest.raises(tfbert.ConfigError, match="bad handle 'converted:x'"):
         tfbert.registry.resolve_handle("converted:x")
+    with pytest.raises(tfbert.ConfigError, match="cannot convert 'roberta-base': tokenizer type "
+                                                 "'bpe' is not supported"):
+        convert.convert_checkpoint("roberta-base", "unused")
     with pytest.raises(tfbert.ConfigError, match="must name a HuggingFace registry entry"):
         tfbert.registry.resolve_handle("converted:small_bert/bert_en_uncased_L-2_H-128_A-2/encoder")
 

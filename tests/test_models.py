@@ -66,7 +66,7 @@ def test_multiclass_learns_with_sparse_crossentropy(tiny_models, backend):
     assert model.tfbert.num_outputs == 3
     ds = make_dataset(model, texts, labels, batch_size=16, shuffle=True)
     history = train_classifier(model, ds, epochs=10, learning_rate=1e-2, seed=0, verbose=0)
-    assert type(model.loss).__name__ == "SparseCategoricalCrossentropy"
+    assert type(model.tfbert.core.loss).__name__ == "SparseCategoricalCrossentropy"
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
     assert predict_logits(model, texts[:7]).shape == (7, 3)
 

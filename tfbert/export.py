@@ -152,7 +152,7 @@ class _ExportModule(tf.Module):
                 "logits": logits, "num_tokens": tf.cast(num_tokens, tf.int32)}
 
     def text_function(self):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def serve(text):
             tokens = self._callables["tokenize"](text)
             packed = self._callables["pack"]([tokens])
@@ -169,12 +169,12 @@ class _ExportModule(tf.Module):
             return self._outputs(inputs, tf.reduce_sum(tf.cast(mask != 0, tf.int32), axis=1))
 
         if len(self._input_names) == 3:
-            @tf.function(input_signature=specs)
+            @tf.function(input_signature=specs, autograph=False)
             def serve(input_word_ids, input_mask, input_type_ids):
                 return serve_dict(dict(input_word_ids=input_word_ids, input_mask=input_mask,
                                        input_type_ids=input_type_ids))
         else:
-            @tf.function(input_signature=specs)
+            @tf.function(input_signature=specs, autograph=False)
             def serve(input_word_ids, input_mask):
                 return serve_dict(dict(input_word_ids=input_word_ids, input_mask=input_mask))
         return serve
@@ -262,7 +262,6 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
             tokenizer_info = {"kind": "python", "type": info.spec.tokenizer_type,
                               "path": TOKENIZER_DIR, "reason": reason,
                               "source": info.spec.tokenizer or info.spec.encoder}
-    module.serve = serve
     concrete = serve.get_concrete_function()
 
     inputs_desc = ({"text": "string [batch]"} if tokenizer_info["kind"] == "in_graph"
@@ -302,6 +301,9 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
         (tmp / EXPORT_INFO_FILE).write_text(
             json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / LABELS_FILE).write_text("".join(f"{n}\n" for n in info.class_names), encoding="utf-8")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private; servers run as other users
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

@@ -84,10 +84,10 @@ def main():
     # alone and that accent stripping deletes.
     mn = [c for c, o, n, ch in zip(cps, strip, tf_nfd, chars) if o == "" and n == ch]
     mn_set = set(mn)
-    nfd_mismatch = []
+    nfd_mismatch = {}  # code point -> TensorFlow's NFD of it (Rust keeps it as is)
     for c, o, n in zip(cps, strip, tf_nfd):
         if "".join(ch for ch in n if ord(ch) not in mn_set) != o:
-            nfd_mismatch.append(c)
+            nfd_mismatch[c] = n
 
     lower = norm(lowercase=True)
     lower_fixups = {}
@@ -121,7 +121,11 @@ def main():
         f.write(f"TOKENIZERS_VERSION = {tokenizers.__version__!r}\n")
         f.write(f"TENSORFLOW_VERSION = {tf.__version__!r}\n\n")
         for name, value in tables.items():
-            f.write(f"{name} = {pprint.pformat(value, width=100, compact=True)}\n\n")
+            if isinstance(value, dict):  # code point -> string, ASCII-escaped
+                body = "".join(f"    0x{k:04X}: {ascii(v)},\n" for k, v in sorted(value.items()))
+                f.write(f"{name} = {{\n{body}}}\n\n")
+            else:
+                f.write(f"{name} = {pprint.pformat(value, width=100, compact=True)}\n\n")
     print(f"wrote {OUT}", {k: len(v) for k, v in tables.items()}, file=sys.stderr)
 
 

@@ -86,6 +86,17 @@ _SPLIT_WS_NON_ASCII = _char_class([r for r in _tables.SPLIT_WHITESPACE_RANGES if
 _VALID_UTF8 = "(?s)[\\x{0}-\\x{d7ff}\\x{e000}-\\x{10ffff}]*"
 
 
+# No data-dependent Python control flow here: skip AutoGraph's slow conversion.
+_no_autograph = tf.autograph.experimental.do_not_convert
+
+
+class _Untracked:
+    """Attribute bag that tf.Module / Keras tracking treats as an opaque leaf."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
 def load_vocab(vocab_file: str) -> List[str]:
     """Reads a WordPiece vocab file the way HuggingFace does (one token a line)."""
     # HF: open(..., "r", encoding="utf-8").readlines() then rstrip("\n"), so
@@ -172,6 +183,7 @@ class WordPieceTokenizer(keras.layers.Layer):
     ):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
+        self.built = True  # no weights
         if isinstance(vocab, (str, os.PathLike)):
             vocab_file = os.fspath(vocab)
             if not os.path.isfile(vocab_file):
@@ -187,9 +199,12 @@ class WordPieceTokenizer(keras.layers.Layer):
         if max_input_chars_per_word < 1:
             raise ConfigError("max_input_chars_per_word must be at least 1")
 
-        self._tokens = tokens
-        # HF builds a dict, so for a token listed twice the last id wins.
-        self._vocab = {t: i for i, t in enumerate(tokens)}
+        # Plain Python containers kept out of Keras/tf.Module attribute tracking
+        # (tracking wraps and walks 30k-entry lists, making saving slow).
+        self._py = _Untracked(
+            tokens=tokens,
+            # HF builds a dict, so for a token listed twice the last id wins.
+            vocab={t: i for i, t in enumerate(tokens)})
         self.lower_case = bool(lower_case)
         self.strip_accents = None if strip_accents is None else bool(strip_accents)
         self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
@@ -209,10 +224,10 @@ class WordPieceTokenizer(keras.layers.Layer):
         named = {"unk_token": unk_token, "cls_token": cls_token, "sep_token": sep_token,
                  "pad_token": pad_token, "mask_token": mask_token}
         for name, tok in named.items():
-            if tok is not None and tok not in self._vocab:
+            if tok is not None and tok not in self._py.vocab:
                 raise ConfigError(f"{name} {tok!r} is not in the vocab; pass the special token names this vocab uses")
         for tok in self.extra_special_tokens:
-            if tok not in self._vocab:
+            if tok not in self._py.vocab:
                 raise ConfigError(f"extra special token {tok!r} is not in the vocab")
 
         specials = [t for t in named.values() if t] + list(self.extra_special_tokens)
@@ -234,7 +249,7 @@ class WordPieceTokenizer(keras.layers.Layer):
             if (set(chr(src)) | set(dst)) & vocab_chars or (src == 0x03A3 and "\u03c2" in vocab_chars)
         )
         if self._do_strip:
-            odd = sorted(chr(c) for c in _tables.NFD_MISMATCH if chr(c) in vocab_chars)
+            odd = sorted(chr(c) for c, nfd in _tables.NFD_MISMATCH.items() if (set(chr(c)) | set(nfd)) & vocab_chars)
             if odd:
                 logger.warning(
                     "vocab contains characters %r that TensorFlow's NFD decomposes but HuggingFace's "
@@ -243,7 +258,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         # Vocab asset: backs id_to_token()/detokenize() and the "classic"
         # implementation, and travels with a SavedModel as assets/vocab.txt.
         self._vocab_asset = tf.saved_model.Asset(_canonical_vocab_file(tokens, vocab_file))
-        if "" in self._vocab:  # TF's text-file tables reject empty lines
+        if "" in self._py.vocab:  # TF's text-file tables reject empty lines
             id_init = tf.lookup.KeyValueTensorInitializer(
                 tf.range(len(tokens), dtype=tf.int64), tf.constant(tokens, tf.string))
         else:
@@ -258,14 +273,14 @@ class WordPieceTokenizer(keras.layers.Layer):
             # token (HF keeps the last id) and empty lines.
             fw_vocab = list(tokens)
             for i, t in enumerate(tokens):
-                if t == "" or self._vocab[t] != i:
+                if t == "" or self._py.vocab[t] != i:
                     fw_vocab[i] = f" [tfbert-unused-{i}] "  # contains a space: never matches a word
             self._wordpiece = tf_text.FastWordpieceTokenizer(
                 vocab=fw_vocab, suffix_indicator=suffix_indicator, max_bytes_per_word=max_bytes,
                 token_out_type=tf.int32, unknown_token=unk_token, no_pretokenization=True,
                 support_detokenization=False)
         else:
-            if len(self._vocab) != len(tokens) or "" in self._vocab:
+            if len(self._py.vocab) != len(tokens) or "" in self._py.vocab:
                 raise ConfigError("implementation='classic' needs a vocab without duplicate or empty lines")
             table = tf.lookup.StaticHashTable(
                 tf.lookup.TextFileInitializer(
@@ -281,12 +296,12 @@ class WordPieceTokenizer(keras.layers.Layer):
     # ------------------------------------------------------------------ info
     @property
     def vocab_size(self) -> int:
-        return len(self._tokens)
+        return len(self._py.tokens)
 
     @property
     def vocab(self) -> List[str]:
         """The tokens, by id."""
-        return list(self._tokens)
+        return list(self._py.tokens)
 
     @property
     def vocab_file(self) -> str:
@@ -295,11 +310,11 @@ class WordPieceTokenizer(keras.layers.Layer):
 
     def token_to_id(self, token: str) -> int:
         """Python-side id of one vocab token (``KeyError`` if absent)."""
-        return self._vocab[token]
+        return self._py.vocab[token]
 
     @property
     def unk_id(self) -> int:
-        return self._vocab[self.unk_token]
+        return self._py.vocab[self.unk_token]
 
     def get_special_tokens_dict(self) -> Dict[str, int]:
         """Same keys as ``official.nlp.modeling.layers.BertTokenizer.get_special_tokens_dict()``.
@@ -308,11 +323,11 @@ class WordPieceTokenizer(keras.layers.Layer):
         ([SEP]), ``padding_id`` ([PAD]), ``mask_id`` ([MASK]); a token that is
         not configured is left out, as in tf-models.
         """
-        result = {"vocab_size": len(self._tokens)}
+        result = {"vocab_size": len(self._py.tokens)}
         for key, tok in (("start_of_sequence_id", self.cls_token), ("end_of_segment_id", self.sep_token),
                          ("padding_id", self.pad_token), ("mask_id", self.mask_token)):
-            if tok is not None and tok in self._vocab:
-                result[key] = self._vocab[tok]
+            if tok is not None and tok in self._py.vocab:
+                result[key] = self._py.vocab[tok]
         return result
 
     # --------------------------------------------------------------- tokenize
@@ -399,6 +414,7 @@ class WordPieceTokenizer(keras.layers.Layer):
             result = tf.RaggedTensor.from_uniform_row_length(result, dims[axis])
         return result
 
+    @_no_autograph
     def tokenize(self, strings) -> Union[tf.Tensor, tf.RaggedTensor]:
         """Token ids (int32) without special tokens.
 
@@ -408,6 +424,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         """
         return self._apply_flat(self._tokenize_flat, strings)
 
+    @_no_autograph
     def split_words(self, strings) -> Union[tf.Tensor, tf.RaggedTensor]:
         """The normalized, pre-tokenized words (strings) that WordPiece sees (for debugging)."""
         return self._apply_flat(self._split_words_flat, strings)
@@ -416,6 +433,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         return self.tokenize(inputs)
 
     # ------------------------------------------------------------- display
+    @_no_autograph
     def id_to_token(self, ids) -> Union[tf.Tensor, tf.RaggedTensor]:
         """Token strings for ids (any shape, dense or ragged), from the vocab asset."""
         if isinstance(ids, tf.RaggedTensor):
@@ -423,6 +441,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         ids = tf.convert_to_tensor(ids)
         return self._id_to_token_table.lookup(tf.cast(ids, tf.int64))
 
+    @_no_autograph
     def detokenize(self, ids, skip_special_tokens: bool = False) -> tf.Tensor:
         """Readable text for ragged/dense ids ``[batch, tokens]`` -> ``[batch]``.
 
@@ -434,7 +453,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
         if skip_special_tokens:
-            drop = [self._vocab[t] for t in (self.cls_token, self.sep_token, self.pad_token, self.mask_token)
+            drop = [self._py.vocab[t] for t in (self.cls_token, self.sep_token, self.pad_token, self.mask_token)
                     if t is not None]
             keep = tf.reduce_all(
                 tf.not_equal(tf.expand_dims(tf.cast(ids.flat_values, tf.int64), -1),
@@ -449,7 +468,7 @@ class WordPieceTokenizer(keras.layers.Layer):
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
         config.update(
-            vocab=list(self._tokens), lower_case=self.lower_case, strip_accents=self.strip_accents,
+            vocab=list(self._py.tokens), lower_case=self.lower_case, strip_accents=self.strip_accents,
             tokenize_chinese_chars=self.tokenize_chinese_chars, clean_text=self.clean_text,
             unk_token=self.unk_token, cls_token=self.cls_token, sep_token=self.sep_token,
             pad_token=self.pad_token, mask_token=self.mask_token,
@@ -579,7 +598,7 @@ def _hf_settings(tok) -> Dict[str, Any]:
         return options
 
     # A slow (Python) tokenizer.
-    if not all(hasattr(tok, a) for a in ("vocab", "wordpiece_tokenizer")):
+    if not all(hasattr(tok, a) for a in ("vocab", "wordpiece_tokenizer", "basic_tokenizer")):
         if hasattr(tok, "sp_model") or hasattr(tok, "sp_model_kwargs"):
             kind = "SentencePiece"
         elif hasattr(tok, "byte_encoder"):
@@ -593,6 +612,9 @@ def _hf_settings(tok) -> Dict[str, Any]:
         raise ExportError(f"tokenizer of {name!r} has do_basic_tokenize=False; it cannot run in-graph; "
                           "tokenize outside the model")
     basic = tok.basic_tokenizer
+    if getattr(basic, "never_split", None):
+        raise ExportError(f"tokenizer of {name!r} has never_split={sorted(basic.never_split)!r}; it cannot run "
+                          "in-graph; tokenize outside the model")
     if getattr(basic, "do_split_on_punc", True) is False:
         raise ExportError(f"tokenizer of {name!r} has do_split_on_punc=False; it cannot run in-graph; "
                           "tokenize outside the model")
@@ -637,6 +659,7 @@ def _hf_pair_lengths(n1: tf.Tensor, n2: tf.Tensor, budget: int):
     return tf.where(fits, n1, tf.minimum(n1, k1)), tf.where(fits, n2, tf.minimum(n2, k2))
 
 
+@_no_autograph
 def pack_inputs(segments, seq_length: int, special_tokens: Dict[str, int]) -> Dict[str, tf.Tensor]:
     """BERT model inputs from token ids, as HF ``tokenizer(..., truncation=True,
     max_length=seq_length, padding="max_length")`` builds them.

@@ -1,0 +1,209 @@
+"""tfbert.predict (Predictor, files, CLI) and tfbert.evaluate on exported tiny models.
+
+The exports come from ``tests/test_export.py`` (made once per session).
+"""
+
+import argparse
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tfbert
+from tfbert.evaluate import add_evaluate_parser, evaluate, run_evaluate
+from tfbert.predict import add_predict_parser, load, read_texts, run_predict
+from tfbert.testing import toy_texts
+
+from test_export import STRINGS, get_export, keras_probabilities  # noqa: E402  (shared exports)
+
+
+@pytest.fixture(scope="session")
+def predict_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture
+def exported(tiny_models, tiny_hf_dir, predict_root):
+    return lambda key: get_export(key, predict_root, tiny_hf_dir)
+
+
+def _cli(add_parser, argv):
+    parser = argparse.ArgumentParser(prog="tfbert")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.mark.parametrize("key", ["hub2", "hf3"])
+def test_predictor_returns_label_names_and_probabilities(exported, key):
+    model, folder, class_names = exported(key)
+    clf = load(folder)
+    assert clf.class_names == class_names and clf.seq_length == 16 and clf.takes_text
+    assert clf.spec["name"] == model.tfbert.spec.name and clf.config["epochs"] == 2
+    texts = toy_texts(10, num_classes=len(class_names), seed=11)[0] + ["", "재밌어요 😀"]
+    results = clf.predict(texts, batch_size=4)
+    assert len(results) == len(texts)
+    expected = keras_probabilities(model, texts)
+    for result, row in zip(results, expected):
+        assert set(result) == {"label", "score", "scores"}
+        assert list(result["scores"]) == class_names
+        assert result["label"] == class_names[int(np.argmax(row))]
+        assert result["score"] == result["scores"][result["label"]] == max(result["scores"].values())
+        np.testing.assert_allclose(list(result["scores"].values()), row, atol=1e-5)
+    # one string in, one result out; __call__ is predict
+    single = clf("good")
+    assert len(single) == 1 and single[0]["label"] in class_names
+
+
+def test_empty_and_too_long_texts_one_warning_line(exported, caplog):
+    _, folder, class_names = exported("hf3")
+    clf = load(folder)
+    long_text = " ".join(["the movie was really good"] * 50)
+    caplog.set_level(logging.WARNING, logger="tfbert.predict")
+    results = clf.predict(["", long_text, "bad", long_text + " again", ""], batch_size=2)
+    assert [r["label"] in class_names for r in results] == [True] * 5
+    assert results[0] == results[4]  # the empty string is predicted like any text
+    records = [r for r in caplog.records if r.name == "tfbert.predict"]
+    assert len(records) == 1
+    message = records[0].getMessage()
+    assert "2 of 5 text(s) are longer than the model's 16 tokens" in message and "\n" not in message
+    caplog.clear()
+    clf.predict(["good", "bad"])
+    assert not [r for r in caplog.records if r.name == "tfbert.predict"]
+
+
+def test_python_side_tokenizer_export_predicts_like_the_keras_model(exported, caplog):
+    model, folder, class_names = exported("bpe2")
+    clf = load(folder)
+    assert not clf.takes_text
+    texts = STRINGS + toy_texts(6, seed=4)[0]
+    caplog.set_level(logging.WARNING, logger="tfbert.predict")
+    probs = clf.predict_proba(texts, batch_size=5)
+    np.testing.assert_allclose(probs, keras_probabilities(model, texts), atol=1e-5)
+    records = [r for r in caplog.records if r.name == "tfbert.predict"]
+    assert len(records) == 1 and "truncated" in records[0].getMessage()
+    assert {r["label"] for r in clf.predict(texts)} <= set(class_names)
+
+
+def test_progress_bar_for_many_texts(exported, capsys):
+    _, folder, _ = exported("hub2")
+    clf = load(folder)
+    clf.predict(["good"] * 5, progress=True)
+    assert "predict" in capsys.readouterr().err
+    clf.predict(["good"] * 5)  # few texts: no bar by default
+    assert capsys.readouterr().err == ""
+
+
+def test_bad_texts_and_folders(exported, tmp_path):
+    _, folder, _ = exported("hub2")
+    clf = load(folder)
+    with pytest.raises(tfbert.DataError, match="text 1 \\(0-based\\) is missing"):
+        clf.predict(["good", None])
+    with pytest.raises(tfbert.ConfigError, match="batch_size must be a positive integer"):
+        clf.predict(["good"], batch_size=0)
+    with pytest.raises(tfbert.ConfigError, match="model folder not found"):
+        load(tmp_path / "nope")
+    with pytest.raises(tfbert.ConfigError, match="is not a tfbert export"):
+        load(tmp_path)
+
+
+def test_read_texts_formats_and_non_utf8_line(tmp_path):
+    txt = tmp_path / "in.txt"
+    txt.write_bytes("\ufeffgood movie\r\n\nbad film\n".encode("utf-8"))
+    assert read_texts(txt) == ["good movie", "", "bad film"]
+    csv_file = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2], "review": ["좋아요", "a, b"]}).to_csv(csv_file, index=False)
+    assert read_texts(csv_file, text_column="review") == ["좋아요", "a, b"]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"text": "x"}\n{"text": "y"}\n', encoding="utf-8")
+    assert read_texts(jsonl) == ["x", "y"]
+    with pytest.raises(tfbert.DataError, match="column 'text' not found"):
+        read_texts(csv_file)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("good\nbad\n".encode() + "재미없다\n".encode("cp949"))
+    with pytest.raises(tfbert.DataError, match=r"line 3 of .*bad.txt is not UTF-8 text.*re-save"):
+        read_texts(bad)
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_bytes(b"text\nok\nok\n" + "재미없다\n".encode("cp949"))
+    with pytest.raises(tfbert.DataError, match="line 4 of .*bad.csv is not UTF-8"):
+        read_texts(bad_csv)
+
+
+def test_cli_predict_table_and_files(exported, tmp_path, capsys):
+    _, folder, class_names = exported("hub2")
+    assert _cli(add_predict_parser, ["predict", str(folder), "a good movie", ""]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["label", "score", "text"] and len(out) == 3
+    assert out[1].split()[0] in class_names and out[1].endswith("a good movie")
+
+    inp = tmp_path / "texts.tsv"
+    pd.DataFrame({"review": ["good", "bad", "the plot"]}).to_csv(inp, sep="\t", index=False)
+    for name in ("preds.csv", "preds.jsonl"):
+        _cli(add_predict_parser, ["predict", str(folder), "--input", str(inp), "--text-column", "review",
+                                  "--output", str(tmp_path / name)])
+        assert "3 predictions written to" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "preds.csv")
+    assert list(table.columns) == ["text", "label", "score", "score_neg", "score_pos"]
+    assert table["text"].tolist() == ["good", "bad", "the plot"]
+    rows = [json.loads(line) for line in (tmp_path / "preds.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["text"] == "good" and set(rows[0]["scores"]) == set(class_names)
+    assert table["label"].tolist() == [r["label"] for r in rows]
+
+    with pytest.raises(tfbert.ConfigError, match="name the output file .csv or .jsonl"):
+        _cli(add_predict_parser, ["predict", str(folder), "x", "--output", str(tmp_path / "p.xlsx")])
+    with pytest.raises(tfbert.ConfigError, match="nothing to predict"):
+        _cli(add_predict_parser, ["predict", str(folder)])
+
+
+def test_evaluate_binary_with_label_names(exported, tmp_path):
+    _, folder, class_names = exported("hub2")
+    texts, labels = toy_texts(20, num_classes=2, seed=21)
+    data = tmp_path / "reviews_test.csv"
+    pd.DataFrame({"sentence": texts, "sentiment": [class_names[i] for i in labels]}).to_csv(data, index=False)
+    report = evaluate(folder, data, text_column="sentence", label_column="sentiment")
+    assert report["num_examples"] == 20 and report["class_names"] == class_names
+    assert 0.0 <= report["accuracy"] <= 1.0 and "roc_auc" in report and "f1_macro" in report
+    out = folder / "eval_reviews_test"
+    assert report["output_dir"] == str(out)
+    for suffix in ("metrics.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"):
+        assert (out / f"reviews_test_{suffix}").is_file(), suffix
+    matrix = pd.read_csv(out / "reviews_test_confusion_matrix.csv", index_col=0)
+    assert list(matrix.columns) == class_names and list(matrix.index) == class_names
+    assert matrix.values.sum() == 20
+    preds = pd.read_csv(out / "predictions.csv")
+    assert len(preds) == 20 and set(preds["predicted"]) <= set(class_names)
+    assert preds["correct"].mean() == pytest.approx(report["accuracy"])
+
+
+def test_evaluate_three_classes_with_ids_via_cli(exported, tmp_path, capsys):
+    _, folder, class_names = exported("hf3")
+    texts, labels = toy_texts(15, num_classes=3, seed=22)
+    data = tmp_path / "dev.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": int(y)}, ensure_ascii=False) + "\n"
+                            for t, y in zip(texts, labels)), encoding="utf-8")
+    assert _cli(add_evaluate_parser, ["evaluate", str(folder), "--data", str(data),
+                                      "--output-dir", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "15 examples, 3 classes" in out and "Confusion matrix" in out and "neu" in out
+    assert "report written to" in out
+    saved = json.loads((tmp_path / "rep" / "dev_metrics.json").read_text(encoding="utf-8"))
+    assert saved["num_examples"] == 15 and sum(map(sum, saved["confusion_matrix"])) == 15
+    assert "roc_auc" not in saved
+
+
+def test_evaluate_bad_labels_and_files(exported, tmp_path):
+    _, folder, _ = exported("hub2")
+    frame = pd.DataFrame({"text": ["good", "bad", "meh"], "label": ["pos", "neg", "meh"]})
+    with pytest.raises(tfbert.DataError, match=r"1 label\(s\) .* \('meh'; first at data row 2\); "
+                                               r"its classes are neg, pos \(or ids 0..1\)"):
+        evaluate(folder, frame)
+    with pytest.raises(tfbert.DataError, match="'5'"):
+        evaluate(folder, pd.DataFrame({"text": ["a", "b"], "label": [0, 5]}))
+    with pytest.raises(tfbert.DataError, match="column 'label' not found"):
+        evaluate(folder, pd.DataFrame({"text": ["a"], "y": [1]}))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"text,label\ngood,pos\n" + "나쁨,neg\n".encode("cp949"))
+    with pytest.raises(tfbert.DataError, match="line 3 of .*bad.csv is not UTF-8"):
+        evaluate(folder, bad)
