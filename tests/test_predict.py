@@ -29,6 +29,19 @@ def exported(tiny_models, tiny_hf_dir, predict_root):
     return lambda key: get_export(key, predict_root, tiny_hf_dir)
 
 
+_PREDICTORS = {}
+
+
+@pytest.fixture
+def predictor(exported):
+    """A loaded Predictor per export, shared by the tests (loading takes seconds)."""
+    def get(key):
+        if key not in _PREDICTORS:
+            _PREDICTORS[key] = load(exported(key)[1])
+        return _PREDICTORS[key]
+    return get
+
+
 def _cli(add_parser, argv):
     parser = argparse.ArgumentParser(prog="tfbert")
     add_parser(parser.add_subparsers(dest="command"))
@@ -37,9 +50,9 @@ def _cli(add_parser, argv):
 
 
 @pytest.mark.parametrize("key", ["hub2", "hf3"])
-def test_predictor_returns_label_names_and_probabilities(exported, key):
+def test_predictor_returns_label_names_and_probabilities(exported, predictor, key):
     model, folder, class_names = exported(key)
-    clf = load(folder)
+    clf = predictor(key)
     assert clf.class_names == class_names and clf.seq_length == 16 and clf.takes_text
     assert clf.spec["name"] == model.tfbert.spec.name and clf.config["epochs"] == 2
     texts = toy_texts(10, num_classes=len(class_names), seed=11)[0] + ["", "재밌어요 😀"]
@@ -57,9 +70,9 @@ def test_predictor_returns_label_names_and_probabilities(exported, key):
     assert len(single) == 1 and single[0]["label"] in class_names
 
 
-def test_empty_and_too_long_texts_one_warning_line(exported, caplog):
+def test_empty_and_too_long_texts_one_warning_line(exported, predictor, caplog):
     _, folder, class_names = exported("hf3")
-    clf = load(folder)
+    clf = predictor("hf3")
     long_text = " ".join(["the movie was really good"] * 50)
     caplog.set_level(logging.WARNING, logger="tfbert.predict")
     results = clf.predict(["", long_text, "bad", long_text + " again", ""], batch_size=2)
@@ -74,9 +87,9 @@ def test_empty_and_too_long_texts_one_warning_line(exported, caplog):
     assert not [r for r in caplog.records if r.name == "tfbert.predict"]
 
 
-def test_python_side_tokenizer_export_predicts_like_the_keras_model(exported, caplog):
+def test_python_side_tokenizer_export_predicts_like_the_keras_model(exported, predictor, caplog):
     model, folder, class_names = exported("bpe2")
-    clf = load(folder)
+    clf = predictor("bpe2")
     assert not clf.takes_text
     texts = STRINGS + toy_texts(6, seed=4)[0]
     caplog.set_level(logging.WARNING, logger="tfbert.predict")
@@ -87,18 +100,16 @@ def test_python_side_tokenizer_export_predicts_like_the_keras_model(exported, ca
     assert {r["label"] for r in clf.predict(texts)} <= set(class_names)
 
 
-def test_progress_bar_for_many_texts(exported, capsys):
-    _, folder, _ = exported("hub2")
-    clf = load(folder)
+def test_progress_bar_for_many_texts(predictor, capsys):
+    clf = predictor("hub2")
     clf.predict(["good"] * 5, progress=True)
     assert "predict" in capsys.readouterr().err
     clf.predict(["good"] * 5)  # few texts: no bar by default
     assert capsys.readouterr().err == ""
 
 
-def test_bad_texts_and_folders(exported, tmp_path):
-    _, folder, _ = exported("hub2")
-    clf = load(folder)
+def test_bad_texts_and_folders(predictor, tmp_path):
+    clf = predictor("hub2")
     with pytest.raises(tfbert.DataError, match="text 1 \\(0-based\\) is missing"):
         clf.predict(["good", None])
     with pytest.raises(tfbert.ConfigError, match="batch_size must be a positive integer"):
@@ -157,12 +168,13 @@ def test_cli_predict_table_and_files(exported, tmp_path, capsys):
         _cli(add_predict_parser, ["predict", str(folder)])
 
 
-def test_evaluate_binary_with_label_names(exported, tmp_path):
+def test_evaluate_binary_with_label_names(exported, predictor, tmp_path):
     _, folder, class_names = exported("hub2")
     texts, labels = toy_texts(20, num_classes=2, seed=21)
     data = tmp_path / "reviews_test.csv"
     pd.DataFrame({"sentence": texts, "sentiment": [class_names[i] for i in labels]}).to_csv(data, index=False)
-    report = evaluate(folder, data, text_column="sentence", label_column="sentiment")
+    report = evaluate(folder, data, text_column="sentence", label_column="sentiment",
+                      predictor=predictor("hub2"))
     assert report["num_examples"] == 20 and report["class_names"] == class_names
     assert 0.0 <= report["accuracy"] <= 1.0 and "roc_auc" in report and "f1_macro" in report
     out = folder / "eval_reviews_test"

@@ -133,17 +133,20 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
             of the model's classes (the message lists them).
     """
     from tfbert.data import encode_labels
+    from tfbert.export import read_export_info
     from tfbert.metrics import classification_report, save_report
     from tfbert.predict import load
 
-    if predictor is None:
-        predictor = load(model_dir)
-    class_names = predictor.class_names
+    # Check the data against the saved class names before loading the model.
+    class_names = (predictor.class_names if predictor is not None
+                   else [str(c) for c in read_export_info(model_dir)["class_names"]])
     texts, labels, source = _load(data, text_column, label_column)
     if not texts:
         raise DataError(f"no examples in {source}; check the file and the column names")
     _check_known(labels, class_names, source, model_dir)
     y_true, _ = encode_labels(labels, class_names=class_names)
+    if predictor is None:
+        predictor = load(model_dir)
 
     probs, y_pred, _ = predictor._predict_arrays(texts, batch_size, progress)
     report = classification_report(y_true, y_pred, class_names,

@@ -233,10 +233,15 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
     module = _ExportModule(info.core, info.class_names, binary, input_names, info.seq_length)
     tokenizer_info: dict[str, Any]
     hf_tokenizer = None
+    fallback_resources = None
     if info.takes_strings:  # TF Hub preprocess model
         pre = info.preprocessor
+        hub_object = getattr(pre, "_hub_object", pre)
+        # The tokenize sub-object holds the vocabulary table and asset; the
+        # whole preprocess model is the fallback if its resources live elsewhere.
         module.set_text_front_end(pre.tokenize_layer, pre.pack_layer,
-                                  [getattr(pre, "_hub_object", pre)])
+                                  [getattr(hub_object, "tokenize", hub_object)])
+        fallback_resources = [hub_object]
         serve = module.text_function()
         tokenizer_info = {"kind": "in_graph", "type": "tfhub_preprocess",
                           "source": info.spec.preprocess}
@@ -292,7 +297,13 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         try:
-            tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: concrete})
+            try:
+                tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: concrete})
+            except (ValueError, AssertionError) as err:
+                if fallback_resources is None or "untracked" not in str(err).lower():
+                    raise
+                module.resources = fallback_resources
+                tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: concrete})
         except Exception as err:  # noqa: BLE001 - TF raises many types
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ExportError(f"saving the SavedModel failed: {type(err).__name__}: {first}") from err

@@ -187,7 +187,8 @@ class WordPieceTokenizer(keras.layers.Layer):
         if isinstance(vocab, (str, os.PathLike)):
             vocab_file = os.fspath(vocab)
             if not os.path.isfile(vocab_file):
-                raise ConfigError(f"vocab file {vocab_file!r} does not exist; pass a vocab.txt path or a list of tokens")
+                raise ConfigError(
+                    f"vocab file {vocab_file!r} does not exist; pass a vocab.txt path or a list of tokens")
             tokens = load_vocab(vocab_file)
         else:
             vocab_file = None
