@@ -66,6 +66,15 @@ def _plot(args) -> int:
     return 0
 
 
+def _convert(args) -> int:
+    from tfbert.convert import conversion_summary, convert_checkpoint
+
+    info = convert_checkpoint(args.checkpoint, args.out_dir, seq_length=args.seq_length,
+                              overwrite=args.overwrite)
+    print(conversion_summary(info))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tfbert.config import add_config_arguments
 
@@ -95,8 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.set_defaults(func=_plot)
 
+    p = sub.add_parser("convert", help="convert a HuggingFace BERT checkpoint to TF Hub format")
+    p.add_argument("checkpoint", help="HF checkpoint folder or id, or a huggingface registry name")
+    p.add_argument("out_dir", help="writes OUT_DIR/encoder and OUT_DIR/preprocess")
+    p.add_argument("--seq-length", type=int, default=128, help="default length of the preprocess model")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_convert)
+
     for module, name in (("tfbert.predict", "predict"), ("tfbert.evaluate", "evaluate"),
-                         ("tfbert.export", "export"), ("tfbert.convert", "convert")):
+                         ("tfbert.export", "export")):
         try:
             mod = __import__(module, fromlist=["_"])
         except ImportError:
