@@ -261,3 +261,18 @@ def test_export_errors(exported, tmp_path):
         export_classifier(keras.Sequential([keras.layers.Dense(1)]), tmp_path / "x")
     with pytest.raises(tfbert.ConfigError, match="not a tfbert export: no tfbert.json"):
         read_export_info(other)
+
+
+def test_export_info_cli(exported, capsys):
+    import argparse
+
+    from tfbert.export import add_export_info_parser
+
+    _, folder, _ = exported("hf3")
+    parser = argparse.ArgumentParser(prog="tfbert")
+    add_export_info_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["export-info", str(folder)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "classes:    neg, pos, neu" in out and "wordpiece (in-graph)" in out
+    assert "inputs:     text string [batch]" in out and "accuracy" in out

@@ -530,6 +530,15 @@ def test_from_hf_rejects_non_wordpiece():
     _assert_one_line(err, "'albert-base-v2'", "SentencePiece")
 
 
+def test_from_hf_special_token_missing_from_vocab_is_export_error(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n", encoding="utf-8")
+    slow = transformers.BertTokenizer(str(path), name_or_path="tiny-no-mask")
+    with pytest.raises(ExportError) as err:
+        WordPieceTokenizer.from_hf(slow)
+    _assert_one_line(err, "'tiny-no-mask'", "[MASK]")
+
+
 def test_from_hf_missing_folder_is_config_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         WordPieceTokenizer.from_hf(str(tmp_path / "nothing-here"))

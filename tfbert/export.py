@@ -24,8 +24,9 @@ Signature ``serving_default``:
 * outputs: ``probabilities`` float32 [batch, num_classes] (two classes:
   ``[1 - p, p]`` with ``p = sigmoid(logit)``), ``label_id`` int32 [batch],
   ``label`` string [batch], ``logits`` float32 [batch, 1 or num_classes] and
-  ``num_tokens`` int32 [batch] (tokens incl. [CLS]/[SEP] before truncation to
-  seq_length; more than seq_length means the text was truncated).
+  ``num_tokens`` int32 [batch] (string inputs: tokens incl. [CLS]/[SEP]
+  before truncation to seq_length, so more than seq_length means the text was
+  truncated; token-id inputs: the unmasked tokens given).
 
 Outputs are float32 also for models trained under a mixed-precision policy.
 Loading needs only ``tensorflow`` and ``tensorflow_text`` (import it first:
@@ -51,7 +52,7 @@ import tensorflow as tf  # noqa: E402
 from tfbert.errors import ConfigError, ExportError  # noqa: E402
 
 __all__ = ["export_classifier", "read_export_info", "EXPORT_INFO_FILE", "LABELS_FILE",
-           "TOKENIZER_DIR", "add_export_parser", "run_export"]
+           "TOKENIZER_DIR", "add_export_info_parser", "run_export_info"]
 
 EXPORT_INFO_FILE = "tfbert.json"
 LABELS_FILE = "labels.txt"
@@ -363,17 +364,17 @@ def read_export_info(model_dir: str | os.PathLike) -> dict:
 # --------------------------------------------------------------------------- CLI
 
 
-def add_export_parser(subparsers):
+def add_export_info_parser(subparsers):
     """``tfbert export-info MODEL_DIR``: print what an exported folder holds."""
     parser = subparsers.add_parser(
         "export-info", help="show what an exported model folder holds (classes, inputs, metrics)",
         description="Print the description (tfbert.json) of a folder written by export_classifier.")
     parser.add_argument("model_dir", help="folder written by export_classifier / tfbert train --export")
-    parser.set_defaults(func=run_export)
+    parser.set_defaults(func=run_export_info)
     return parser
 
 
-def run_export(args) -> int:
+def run_export_info(args) -> int:
     meta = read_export_info(args.model_dir)
     spec = meta.get("model") or {}
     tok = meta.get("tokenizer") or {}

@@ -12,8 +12,12 @@ that load without tfbert) and gives the ids of HuggingFace's
 
 ``official.nlp.modeling.layers.BertPackInputs(seq_length,
 special_tokens_dict=tok.get_special_tokens_dict())`` gives the same result for
-single sentences (for pairs it truncates round-robin, HF "longest_first";
-``pack_inputs`` does the latter).
+single sentences.  For sentence pairs it truncates round-robin, which differs
+from HF's default "longest_first" (e.g. 10+10 tokens into 7: round-robin keeps
+4+3, HF 3+4); ``pack_inputs`` / ``PackInputs`` truncate like HF.
+
+In ``tf.data``, map the tokenizer over batches (``ds.batch(n).map(tok)``): a
+call costs ~0.3 ms of fixed overhead, so per-string mapping is ~20x slower.
 
 Known differences from the *slow* Python ``BertTokenizer`` (the fast one is
 the reference; both agree on ordinary text):

@@ -502,7 +502,11 @@ class WordPieceTokenizer(keras.layers.Layer):
             tok = _load_hf_tokenizer(os.fspath(tok))
         kwargs = _hf_settings(tok)
         kwargs.update(overrides)
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except ConfigError as err:
+            name = getattr(tok, "name_or_path", None) or type(tok).__name__
+            raise ExportError(f"tokenizer of {name!r} cannot be rebuilt in-graph: {err}") from None
 
 
 # ------------------------------------------------------------------ HF glue

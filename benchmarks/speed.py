@@ -1,0 +1,668 @@
+"""Fine-tuning speed: the usual recipe vs tfbert's pipeline, one way per child process.
+
+    python benchmarks/speed.py            # full benchmark (NSMC L=128, IMDB L=512; ~40 min on 2 cores)
+    python benchmarks/speed.py --quick    # tiny version, checks the script works (~3 min)
+
+Every way fine-tunes ``minilm-l6-h384-uncased`` with the ``dense`` head (masked
+mean pooling -> Dropout(0.1) -> Dense(1)), batch size 32, tfbert's AdamW
+(``tfbert.optimization.create_optimizer``: lr 3e-5, 10% warmup, decay 0.01,
+clip 1.0) for exactly the same number of optimizer steps, then predicts a fixed
+held-out set. Ways:
+
+    a               the usual recipe, no tfbert pipeline: HF AutoTokenizer with
+                    padding="max_length" on all texts up front, TFAutoModel in a
+                    Keras functional model, float32, from_tensor_slices.shuffle.batch(32);
+                    prediction with fixed padding in input order
+    b               tfbert defaults: create_classifier(precision="auto"), make_dataset
+                    (tokenize once, length bucketing), train_classifier, predict_logits
+    c_no_bucketing  (b) with fixed padding to L in training (bucketing=False, pad_to=L)
+                    and in prediction (input order, padded to L)
+    c_float32       (b) with precision="float32"
+    c_no_cache      (b) with cache_tokens=False (tokenize every batch in the pipeline)
+    c_xla           (b) with jit_compile=True (XLA; recompiles for every new batch length)
+    c_xla_fixed     (c_no_bucketing) with jit_compile=True (one shape, one compilation)
+
+Each way runs in its own child process, one after the other, so its peak
+resident memory (``ru_maxrss``) is its own. Results: ``benchmarks/results/speed.json``
+and ``speed.md`` (``speed_quick.*`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import pickle
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MODEL = "minilm-l6-h384-uncased"
+SEED = 42
+BATCH = 32
+PREDICT_BATCH = 64
+LEARNING_RATE = 3e-5  # tfbert.heads.HEAD_DEFAULTS["dense"]
+NSMC_DIR = Path("/work/shared/data/nsmc")
+IMDB_ARCHIVE = Path("/work/shared/data/imdb/aclImdb_v1_labeled.tar.gz")
+
+WAYS = {
+    "a": "usual recipe: HF tokenizer padding=max_length up front, TFAutoModel, float32, fixed-shape batches",
+    "b": "tfbert defaults: precision=auto (bfloat16 here), tokenize once, length bucketing, sorted prediction",
+    "c_no_bucketing": "(b) but fixed padding to L: make_dataset(bucketing=False, pad_to=L); prediction padded to L in input order",
+    "c_float32": "(b) but precision=float32",
+    "c_no_cache": "(b) but cache_tokens=False (tokenized every batch; batches padded to their longest, no bucketing)",
+    "c_xla": "(b) with jit_compile=True (XLA; one compilation per distinct batch length)",
+    "c_xla_fixed": "(c_no_bucketing) with jit_compile=True (a single shape)",
+}
+
+# Per data set: sequence length, training pool, steps, validation size, warm-up
+# steps left out of the steady-state throughput, XLA training time budget.
+FULL = {
+    "nsmc": dict(seq_length=128, pool=8000, steps=100, valid=1000, warmup=5, xla_budget_s=300),
+    "imdb": dict(seq_length=512, pool=6000, steps=50, valid=500, warmup=4, xla_budget_s=300),
+}
+QUICK = {
+    "nsmc": dict(seq_length=128, pool=600, steps=6, valid=96, warmup=2, xla_budget_s=60),
+    "imdb": dict(seq_length=512, pool=400, steps=3, valid=32, warmup=1, xla_budget_s=60),
+}
+CHILD_TIMEOUT_S = {"full": 1500, "quick": 300}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def forward_flops(batch: int, length: int, layers: int, hidden: int) -> float:
+    """Encoder forward FLOPs for ``batch`` sequences padded to ``length``.
+
+    Per layer: 24*T*H^2 (Q, K, V, output projections 8TH^2 + FFN with inner
+    4H 16TH^2, multiply-add = 2 FLOPs) + 4*T^2*H (QK^T and attention x V).
+    Embeddings, LayerNorm, softmax, pooling and head are left out (< 1%).
+    """
+    return float(batch) * layers * (24.0 * length * hidden ** 2 + 4.0 * length ** 2 * hidden)
+
+
+def train_flops(batch: int, length: int, layers: int, hidden: int) -> float:
+    """Forward + backward ~ 3x forward."""
+    return 3.0 * forward_flops(batch, length, layers, hidden)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def machine_info() -> dict:
+    from importlib import metadata
+
+    model, flags = "unknown", ""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name") and model == "unknown":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1]
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in open("/proc/meminfo", encoding="utf-8"):
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
+    except OSError:
+        pass
+
+    def version(pkg):
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "cpu_model": model,
+        "cpu_cores": os.cpu_count(),
+        "avx512_bf16": "avx512_bf16" in flags.split(),
+        "amx_bf16": "amx_bf16" in flags.split(),
+        "memory_gb": mem_gb,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": version("tensorflow"),
+        "tf_keras": version("tf_keras"),
+        "transformers": version("transformers"),
+        "tokenizers": version("tokenizers"),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+# --------------------------------------------------------------------------- children
+
+def child_prep(task: dict) -> dict:
+    """Load, clean and sample one data set; write the texts for the way children."""
+    import numpy as np
+
+    import tfbert
+    from tfbert import data
+    from tfbert.pipeline import auto_seq_length
+
+    name, cfg = task["dataset"], task["cfg"]
+    t0 = time.perf_counter()
+    if name == "nsmc":
+        train = data.load_nsmc(NSMC_DIR / "ratings_train.txt")
+        test = data.load_nsmc(NSMC_DIR / "ratings_test.txt")
+    else:
+        train = data.load_imdb(IMDB_ARCHIVE, "train")
+        test = data.load_imdb(IMDB_ARCHIVE, "test")
+    train, train_report = data.clean(train)
+    test, _ = data.clean(test)
+    # held-out validation from the official test split, minus any text also in train
+    test = test[~test["text"].str.strip().isin(set(train["text"].str.strip()))]
+    pool = train.sample(n=cfg["pool"], random_state=SEED)
+    valid = test.sample(n=cfg["valid"], random_state=SEED)
+    load_s = time.perf_counter() - t0
+
+    spec = tfbert.get_spec(MODEL)
+    pre = tfbert.create_preprocessor(MODEL, seq_length=spec.max_seq_length or 512)
+    full_lengths = pre.token_ids(pool["text"].tolist(), max_length=10 ** 6).row_lengths().numpy()
+    auto_len, auto_truncated = auto_seq_length(full_lengths, spec.max_seq_length or 512, percentile=99.0)
+    L = cfg["seq_length"]
+    payload = {
+        "train_texts": pool["text"].tolist(), "train_labels": pool["label"].astype(int).tolist(),
+        "valid_texts": valid["text"].tolist(), "valid_labels": valid["label"].astype(int).tolist(),
+    }
+    with open(task["data_path"], "wb") as f:
+        pickle.dump(payload, f)
+    return {
+        "dataset": name,
+        "train_pool": len(pool), "valid": len(valid),
+        "train_rows_after_clean": len(train), "clean_report": str(train_report),
+        "valid_positive_share": float(np.mean(payload["valid_labels"])),
+        "load_s": load_s,
+        "token_length_mean": float(full_lengths.mean()),
+        "token_length_mean_truncated": float(np.minimum(full_lengths, L).mean()),
+        "token_length_p50_p90_p99": [float(x) for x in np.percentile(full_lengths, [50, 90, 99])],
+        "share_truncated_at_L": float((full_lengths > L).mean()),
+        "auto_seq_length_p99": auto_len, "auto_seq_length_truncates": auto_truncated,
+        "auto_seq_length_max_length": spec.max_seq_length or 512,
+    }
+
+
+def child_matmul(task: dict) -> dict:
+    import tensorflow as tf
+
+    n, reps = task["n"], task["reps"]
+    out = {"n": n}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.cast(tf.random.normal([n, n], seed=1), dtype)
+        b = tf.cast(tf.random.normal([n, n], seed=2), dtype)
+        matmul = tf.function(lambda x, y: tf.matmul(x, y))
+        matmul(a, b)[0, 0].numpy()  # warm-up
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            matmul(a, b)[0, 0].numpy()
+            times.append(time.perf_counter() - t)
+        flops = 2.0 * n ** 3
+        out[dtype] = {"best_gflops": flops / min(times) / 1e9, "median_gflops": flops / sorted(times)[len(times) // 2] / 1e9,
+                      "times_s": times}
+    return out
+
+
+class StepTimer:
+    """Keras callback factory (keras imported lazily): wall time at each step's end."""
+
+    @staticmethod
+    def make(keras, budget_s=None):
+        class _Timer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.times, self.losses, self.stopped_early = [], [], False
+
+            def on_train_begin(self, logs=None):
+                self.t0 = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                # float() waits for the step: logs hold the step's results
+                self.losses.append(float((logs or {}).get("loss", float("nan"))))
+                self.times.append(time.perf_counter() - self.t0)
+                if budget_s is not None and self.times[-1] > budget_s:
+                    self.model.stop_training = True
+                    self.stopped_early = True
+
+        return _Timer()
+
+
+def describe_batches(ds, ids_key: str, mask_key: str):
+    """[(batch size, padded length, real tokens)] of a dataset of (inputs, labels)."""
+    out = []
+    for x, y in ds:
+        out.append((int(y.shape[0]), int(x[ids_key].shape[1]), int(x[mask_key].numpy().sum())))
+    return out
+
+
+def child_way(task: dict) -> dict:
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras as keras
+
+    import tfbert
+    from tfbert.optimization import create_optimizer
+    from tfbert.training import make_dataset, predict_logits, train_classifier
+
+    way, cfg = task["way"], task["cfg"]
+    L, steps, warm = cfg["seq_length"], cfg["steps"], cfg["warmup"]
+    with open(task["data_path"], "rb") as f:
+        d = pickle.load(f)
+    train_texts, valid_texts = d["train_texts"], d["valid_texts"]
+    train_labels = np.asarray(d["train_labels"], np.int32)
+    valid_labels = np.asarray(d["valid_labels"], np.int32)
+    spec = tfbert.get_spec(MODEL)
+    layers, hidden = spec.layers, spec.hidden
+    keras.utils.set_random_seed(SEED)
+    res = {"way": way, "description": WAYS[way], "dataset": task["dataset"], "seq_length": L,
+           "steps_planned": steps, "warmup_steps_excluded": warm, "train_pool": len(train_texts),
+           "valid": len(valid_texts)}
+    jit = way in ("c_xla", "c_xla_fixed")
+    budget = cfg["xla_budget_s"] if jit else None
+    timer = StepTimer.make(keras, budget)
+
+    t0 = time.perf_counter()
+    if way == "a":
+        from transformers import AutoTokenizer, TFAutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        keras.mixed_precision.set_global_policy("float32")
+        tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer_path)
+        hf = TFAutoModel.from_pretrained(spec.encoder_path)
+        inputs = {k: keras.Input(shape=(L,), dtype=tf.int32, name=k)
+                  for k in ("input_ids", "token_type_ids", "attention_mask")}
+        seq = hf(**inputs).last_hidden_state
+        mask = tf.cast(inputs["attention_mask"], seq.dtype)[:, :, None]
+        sentence = tf.reduce_sum(seq * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        x = keras.layers.Dropout(0.1)(sentence)
+        model = keras.Model(inputs, keras.layers.Dense(1)(x))
+        res["build_s"] = time.perf_counter() - t0
+        res["precision"] = "float32"
+
+        def encode(texts):
+            enc = tokenizer(list(texts), padding="max_length", truncation=True, max_length=L, return_tensors="np")
+            return {k: enc[k].astype(np.int32) for k in inputs}
+
+        def build_train():
+            feats = encode(train_texts)
+            return (tf.data.Dataset.from_tensor_slices((feats, train_labels.astype(np.float32)[:, None]))
+                    .shuffle(len(train_texts), seed=SEED).batch(BATCH))
+
+        t = time.perf_counter()
+        train_ds = build_train()
+        res["prep_s"] = time.perf_counter() - t
+        batches = describe_batches(build_train().repeat().take(steps), "input_ids", "attention_mask")
+        model.compile(optimizer=create_optimizer(LEARNING_RATE, steps, warmup_ratio=0.1, weight_decay=0.01,
+                                                 clip_norm=1.0),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
+        keras.utils.set_random_seed(SEED)
+        t = time.perf_counter()
+        model.fit(train_ds.repeat().take(steps), epochs=1, callbacks=[timer], verbose=0)
+        res["fit_s"] = time.perf_counter() - t
+
+        def predict(texts):
+            return model.predict(encode(texts), batch_size=PREDICT_BATCH, verbose=0)
+
+        predict_lengths = lambda texts: [L] * math.ceil(len(texts) / PREDICT_BATCH)  # noqa: E731
+        predict_sizes = lambda texts: [min(PREDICT_BATCH, len(texts) - i)  # noqa: E731
+                                       for i in range(0, len(texts), PREDICT_BATCH)]
+    else:
+        precision = "float32" if way == "c_float32" else "auto"
+        model = tfbert.create_classifier(MODEL, head="dense", seq_length=L, precision=precision)
+        info = model.tfbert
+        res["build_s"] = time.perf_counter() - t0
+        res["precision"] = info.precision
+        fixed = way in ("c_no_bucketing", "c_xla_fixed")
+        opts = dict(batch_size=BATCH, shuffle=True, seed=SEED)
+        if fixed:
+            opts.update(bucketing=False, pad_to=L)
+        if way == "c_no_cache":
+            opts.update(cache_tokens=False)
+        res["make_dataset_options"] = {k: v for k, v in opts.items()}
+        t = time.perf_counter()
+        train_ds = make_dataset(model, train_texts, train_labels, **opts)
+        res["prep_s"] = time.perf_counter() - t
+        batches = describe_batches(make_dataset(model, train_texts, train_labels, **opts).repeat().take(steps),
+                                   "input_word_ids", "input_mask")
+        t = time.perf_counter()
+        train_classifier(model, train_ds.repeat().take(steps), epochs=1, seed=SEED, callbacks=[timer],
+                         verbose=0, jit_compile=jit)
+        res["fit_s"] = time.perf_counter() - t
+        pre = info.preprocessor
+
+        if fixed:
+            def predict(texts):
+                ds = make_dataset(model, texts, batch_size=PREDICT_BATCH, bucketing=False, pad_to=L)
+                return info.core.predict(ds, verbose=0)
+
+            predict_lengths = lambda texts: [L] * math.ceil(len(texts) / PREDICT_BATCH)  # noqa: E731
+        else:
+            def predict(texts):
+                return predict_logits(model, texts, batch_size=PREDICT_BATCH)
+
+            def predict_lengths(texts):
+                lengths = np.sort(pre.token_ids(texts).row_lengths().numpy())
+                return [int(lengths[i:i + PREDICT_BATCH].max()) for i in range(0, len(lengths), PREDICT_BATCH)]
+
+        predict_sizes = lambda texts: [min(PREDICT_BATCH, len(texts) - i)  # noqa: E731
+                                       for i in range(0, len(texts), PREDICT_BATCH)]
+
+    # ---- training numbers
+    n_done = len(timer.times)
+    batches = batches[:n_done]
+    res["steps_done"] = n_done
+    res["stopped_early_by_time_budget"] = timer.stopped_early
+    res["step_times_s"] = [round(b - a, 4) for a, b in zip([0.0] + timer.times[:-1], timer.times)]
+    res["train_examples_seen"] = sum(b for b, _, _ in batches)
+    res["train_padded_tokens"] = sum(b * t for b, t, _ in batches)
+    res["train_real_tokens"] = sum(r for _, _, r in batches)
+    res["distinct_batch_lengths"] = len({t for _, t, _ in batches})
+    res["mean_padded_length"] = res["train_padded_tokens"] / max(1, res["train_examples_seen"])
+    res["final_train_loss"] = timer.losses[-1] if timer.losses else None
+    res["train_ex_per_s_all_steps"] = res["train_examples_seen"] / timer.times[-1]
+    w = min(warm, n_done - 1)
+    steady = batches[w:]
+    steady_s = timer.times[-1] - timer.times[w - 1] if w > 0 else timer.times[-1]
+    res["steady_steps"] = len(steady)
+    res["steady_s"] = steady_s
+    res["train_ex_per_s"] = sum(b for b, _, _ in steady) / steady_s
+    steady_flops = sum(train_flops(b, t, layers, hidden) for b, t, _ in steady)
+    res["train_gflops_per_s"] = steady_flops / steady_s / 1e9
+    res["train_ex_per_s_end_to_end"] = res["train_examples_seen"] / (res["prep_s"] + res["fit_s"])
+    # per-step time of steps at a length seen before (for XLA: without compilation)
+    seen, repeat_times, repeat_ex = set(), 0.0, 0
+    for (b, t, _), dt in zip(batches, res["step_times_s"]):
+        if t in seen:
+            repeat_times += dt
+            repeat_ex += b
+        seen.add(t)
+    res["train_ex_per_s_repeated_shapes"] = repeat_ex / repeat_times if repeat_times else None
+
+    # ---- prediction: a short warm-up call (traces/compiles the first shapes), then the timed call
+    warm_texts = valid_texts[:2 * PREDICT_BATCH]
+    t = time.perf_counter()
+    predict(warm_texts)
+    res["predict_warmup_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    logits = np.asarray(predict(valid_texts), np.float32)
+    res["predict_s"] = time.perf_counter() - t
+    res["predict_ex_per_s"] = len(valid_texts) / res["predict_s"]
+    pred_flops = sum(forward_flops(b, t, layers, hidden)
+                     for b, t in zip(predict_sizes(valid_texts), predict_lengths(valid_texts)))
+    res["predict_gflops_per_s"] = pred_flops / res["predict_s"] / 1e9
+    res["predict_mean_padded_length"] = (sum(b * t for b, t in zip(predict_sizes(valid_texts),
+                                                                    predict_lengths(valid_texts)))
+                                         / len(valid_texts))
+    res["val_accuracy"] = float(np.mean((logits[:, 0] > 0).astype(np.int32) == valid_labels))
+    res["peak_rss_mb"] = peak_rss_mb()
+    res["cpu_s"] = cpu_seconds()
+    return res
+
+
+def run_child_main(path: str) -> None:
+    task = json.loads(Path(path).read_text())
+    kind = task["kind"]
+    t = time.perf_counter()
+    result = {"prep": child_prep, "matmul": child_matmul, "way": child_way}[kind](task)
+    result["child_wall_s"] = time.perf_counter() - t
+    result["child_peak_rss_mb"] = peak_rss_mb()
+    Path(task["result_path"]).write_text(json.dumps(result, indent=1))
+
+
+# --------------------------------------------------------------------------- parent
+
+def spawn(task: dict, work: Path, name: str, timeout: int, resume: bool) -> dict | None:
+    result_path = work / f"{name}.json"
+    if resume and result_path.exists():
+        print(f"[{name}] reusing {result_path}", flush=True)
+        return json.loads(result_path.read_text())
+    task = dict(task, result_path=str(result_path))
+    task_path = work / f"{name}.task.json"
+    task_path.write_text(json.dumps(task))
+    log = work / f"{name}.log"
+    load_before = os.getloadavg()
+    t = time.perf_counter()
+    print(f"[{name}] running (log {log}) ...", flush=True)
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0")
+    with open(log, "w") as f:
+        try:
+            rc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(task_path)],
+                                stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout,
+                                cwd=str(ROOT)).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    wall = time.perf_counter() - t
+    if rc != 0 or not result_path.exists():
+        tail = log.read_text()[-3000:]
+        print(f"[{name}] FAILED ({rc}) after {wall:.0f}s; log tail:\n{tail}", flush=True)
+        return {"error": f"exit {rc}", "log_tail": tail[-1500:], "process_wall_s": wall}
+    result = json.loads(result_path.read_text())
+    result["process_wall_s"] = wall
+    result["load_average_before"] = list(load_before)
+    result["load_average_after"] = list(os.getloadavg())
+    result_path.write_text(json.dumps(result, indent=1))
+    print(f"[{name}] done in {wall:.0f}s", flush=True)
+    return result
+
+
+def fmt(x, spec=".1f", none="–"):
+    return none if x is None else format(x, spec)
+
+
+def peak_for(precision: str, matmul: dict) -> float | None:
+    key = "bfloat16" if precision == "bfloat16" else "float32"
+    vals = [m[key]["best_gflops"] for m in matmul if m and key in m]
+    return max(vals) if vals else None
+
+
+def evaluate(report: dict) -> list[dict]:
+    targets = []
+    for ds, need in (("nsmc", 3.0), ("imdb", 1.8)):
+        ways = report["datasets"].get(ds, {}).get("ways", {})
+        a, b = ways.get("a"), ways.get("b")
+        ok = a and b and "error" not in a and "error" not in b
+        for what, key in (("training throughput", "train_ex_per_s"), ("prediction throughput", "predict_ex_per_s")):
+            ratio = b[key] / a[key] if ok else None
+            targets.append({"dataset": ds, "target": f"{what} (b)/(a) >= {need}x", "value": ratio,
+                            "shown": f"{ratio:.2f}x" if ratio else "n/a",
+                            "pass": bool(ratio is not None and ratio >= need)})
+        diff = (b["val_accuracy"] - a["val_accuracy"]) * 100 if ok else None
+        targets.append({"dataset": ds, "target": "validation accuracy (b) >= (a) - 0.5 points", "value": diff,
+                        "shown": (f"{b['val_accuracy'] * 100:.1f}% vs {a['val_accuracy'] * 100:.1f}% "
+                                  f"({diff:+.1f} points)") if ok else "n/a",
+                        "pass": bool(diff is not None and diff >= -0.5)})
+        targets.append({"dataset": ds, "target": "peak memory (b) <= (a)",
+                        "value": (b["peak_rss_mb"], a["peak_rss_mb"]) if ok else None,
+                        "shown": f"{b['peak_rss_mb']:.0f} MB vs {a['peak_rss_mb']:.0f} MB" if ok else "n/a",
+                        "pass": bool(ok and b["peak_rss_mb"] <= a["peak_rss_mb"])})
+    return targets
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    mm = report["matmul"]
+    lines = ["# Fine-tuning speed: usual recipe vs tfbert", ""]
+    lines.append(f"`python benchmarks/speed.py{' --quick' if report['quick'] else ''}` on {m['date']}: "
+                 f"{m['cpu_model']}, {m['cpu_cores']} cores (avx512_bf16: {m['avx512_bf16']}), "
+                 f"{m['memory_gb']} GB RAM; TensorFlow {m['tensorflow']}, tf_keras {m['tf_keras']}, "
+                 f"transformers {m['transformers']}. Load average at start {m['load_average_at_start'][0]:.1f} "
+                 f"(the cores were shared with other jobs; ratios come from one run, ways one after the other).")
+    lines.append("")
+    lines.append(f"Model `{MODEL}` (BERT, 6 layers, hidden 384), head `dense` (masked mean pooling -> "
+                 f"Dropout(0.1) -> Dense(1)), batch {BATCH}, AdamW lr {LEARNING_RATE} with 10% warmup, weight decay "
+                 f"0.01, clip 1.0; every way runs the same number of optimizer steps. Prediction batch {PREDICT_BATCH}.")
+    lines.append("")
+    peaks = []
+    for i, run in enumerate(mm):
+        if run:
+            peaks.append(f"run {i + 1}: float32 {run['float32']['best_gflops']:.0f} GFLOP/s, "
+                         f"bfloat16 {run['bfloat16']['best_gflops']:.0f} GFLOP/s")
+    lines.append(f"Matmul peak (tf.matmul {mm[0]['n'] if mm and mm[0] else 4096}^2, best of several, measured at the "
+                 f"start and the end): " + "; ".join(peaks) + ". '% of peak' uses the higher of the two runs, in the "
+                 "way's compute precision.")
+    lines.append("")
+    lines.append("Model FLOPs (analytic, from the padded batch shapes actually processed): forward per sequence of "
+                 "padded length T = layers x (24·T·H² + 4·T²·H) (H = 384, 6 layers; 24TH² = Q/K/V/output "
+                 "projections + FFN with inner 4H, 2 FLOPs per multiply-add; 4T²H = QKᵀ and attention·V); "
+                 "training = 3 x forward. Embeddings, softmax, LayerNorm and the head are left out.")
+    lines.append("")
+    lines.append("Train ex/s is steady state: examples of the steps after the first few (warm-up, tracing) divided by "
+                 "their wall time; 'all steps' includes the first steps; predict ex/s includes tokenization "
+                 "(a short warm-up predict call runs first).")
+    for ds, block in report["datasets"].items():
+        prep = block.get("prep") or {}
+        cfg = block["config"]
+        lines += ["", f"## {ds.upper()} (L = {cfg['seq_length']})", ""]
+        if prep and "error" not in prep:
+            lines.append(f"Automatic length (`tfbert.pipeline.auto_seq_length`, 99th percentile, cap "
+                         f"{prep['auto_seq_length_max_length']}): **{prep['auto_seq_length_p99']}** "
+                         f"(truncates {prep['auto_seq_length_truncates']} of {prep['train_pool']} training texts)")
+            lines.append("")
+            p = prep["token_length_p50_p90_p99"]
+            lines.append(f"Data: training pool {prep['train_pool']} texts (random sample of the cleaned official train "
+                         f"split), validation {prep['valid']} texts (random sample of the official test split); "
+                         f"{cfg['steps']} steps x {BATCH} = {cfg['steps'] * BATCH} training examples per way; "
+                         f"first {cfg['warmup']} steps left out of the steady throughput. Tokens per text: mean "
+                         f"{prep['token_length_mean']:.0f} (mean {prep['token_length_mean_truncated']:.0f} after truncation "
+                         f"to L), median {p[0]:.0f}, 90th pct {p[1]:.0f}, 99th pct {p[2]:.0f}; "
+                         f"{prep['share_truncated_at_L'] * 100:.0f}% longer than L.")
+        lines.append("")
+        lines.append("| way | train ex/s | ×(a) | train ex/s all steps | predict ex/s | ×(a) | peak RSS MB | "
+                     "val acc % | mean padded len | train GFLOP/s | % of matmul peak | precision |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        ways = block["ways"]
+        a = ways.get("a") if ways.get("a") and "error" not in ways.get("a") else None
+        for way, r in ways.items():
+            if not r or "error" in r:
+                lines.append(f"| {way} | failed: {(r or {}).get('error', 'not run')} | | | | | | | | | | |")
+                continue
+            peak = peak_for(r["precision"], mm)
+            tr = r["train_ex_per_s"] / a["train_ex_per_s"] if a else None
+            pr = r["predict_ex_per_s"] / a["predict_ex_per_s"] if a else None
+            note = ""
+            if r.get("stopped_early_by_time_budget"):
+                note = f" (stopped at {r['steps_done']}/{r['steps_planned']} steps: time budget)"
+            lines.append(
+                f"| {way}{note} | {r['train_ex_per_s']:.1f} | {fmt(tr, '.2f')} | {r['train_ex_per_s_all_steps']:.1f} | "
+                f"{r['predict_ex_per_s']:.1f} | {fmt(pr, '.2f')} | {r['peak_rss_mb']:.0f} | "
+                f"{r['val_accuracy'] * 100:.1f} | {r['mean_padded_length']:.0f} | {r['train_gflops_per_s']:.0f} | "
+                f"{fmt(100 * r['train_gflops_per_s'] / peak if peak else None, '.0f')} | {r['precision']} |")
+        lines.append("")
+        for way, r in ways.items():
+            if r and "error" not in r:
+                lines.append(f"- `{way}`: {r['description']}. {r['steps_done']} steps, {r['train_examples_seen']} "
+                             f"examples, {r['distinct_batch_lengths']} distinct batch lengths; fit {r['fit_s']:.0f} s "
+                             f"(first step {r['step_times_s'][0]:.1f} s), tokenize+dataset {r['prep_s']:.1f} s, "
+                             f"predict {r['predict_s']:.1f} s (+ warm-up call {r['predict_warmup_s']:.1f} s), "
+                             f"predict {r['predict_gflops_per_s']:.0f} GFLOP/s; final train loss "
+                             f"{fmt(r['final_train_loss'], '.3f')}; CPU {r['cpu_s']:.0f} s over "
+                             f"{r['child_wall_s']:.0f} s wall; load avg {r['load_average_before'][0]:.1f} -> "
+                             f"{r['load_average_after'][0]:.1f}.")
+    lines += ["", "## Targets", "", "| data set | target | measured | result |", "| --- | --- | --- | --- |"]
+    for t in report["targets"]:
+        lines.append(f"| {t['dataset']} | {t['target']} | {t['shown']} | {'PASS' if t['pass'] else 'FAIL'} |")
+    if report.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny version to check the script (~3 min)")
+    parser.add_argument("--datasets", default="nsmc,imdb")
+    parser.add_argument("--ways", default=",".join(WAYS))
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--work", default=None, help="folder for per-way results and logs")
+    parser.add_argument("--resume", action="store_true", help="reuse per-way results already in --work")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child_main(args.child)
+        return
+
+    mode = "quick" if args.quick else "full"
+    configs = QUICK if args.quick else FULL
+    work = Path(args.work or f"/tmp/tfbert_speed_{mode}")
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    datasets = [d for d in args.datasets.split(",") if d]
+    ways = [w for w in args.ways.split(",") if w]
+    for w in ways:
+        if w not in WAYS:
+            parser.error(f"unknown way {w}; choose from {', '.join(WAYS)}")
+    timeout = CHILD_TIMEOUT_S[mode]
+    started = time.perf_counter()
+
+    report = {"quick": args.quick, "model": MODEL, "batch_size": BATCH, "predict_batch_size": PREDICT_BATCH,
+              "learning_rate": LEARNING_RATE, "seed": SEED, "machine": machine_info(), "ways": WAYS,
+              "flops_formula": "forward = layers*(24*T*H^2 + 4*T^2*H) per sequence of padded length T; "
+                               "train = 3*forward", "datasets": {}, "matmul": []}
+    n = 2048 if args.quick else 4096
+    report["matmul"].append(spawn({"kind": "matmul", "n": n, "reps": 3 if args.quick else 5}, work,
+                                  "matmul_start", timeout, args.resume))
+    for ds in datasets:
+        cfg = configs[ds]
+        data_path = str(work / f"{ds}_data.pkl")
+        block = {"config": cfg, "ways": {}}
+        report["datasets"][ds] = block
+        block["prep"] = spawn({"kind": "prep", "dataset": ds, "cfg": cfg, "data_path": data_path}, work,
+                              f"{ds}_prep", timeout, args.resume)
+        if not block["prep"] or "error" in block["prep"]:
+            continue
+        print(f"[{ds}] automatic length (auto_seq_length, 99th percentile): "
+              f"{block['prep']['auto_seq_length_p99']}", flush=True)
+        for way in ways:
+            block["ways"][way] = spawn({"kind": "way", "way": way, "dataset": ds, "cfg": cfg,
+                                        "data_path": data_path}, work, f"{ds}_{way}", timeout, args.resume)
+    report["matmul"].append(spawn({"kind": "matmul", "n": n, "reps": 3 if args.quick else 5}, work,
+                                  "matmul_end", timeout, args.resume))
+    report["matmul"] = [m if m and "error" not in m else None for m in report["matmul"]]
+    report["targets"] = evaluate(report)
+    report["total_wall_s"] = time.perf_counter() - started
+    report["notes"] = notes(report)
+    stem = "speed_quick" if args.quick else "speed"
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    md = markdown(report)
+    (out / f"{stem}.md").write_text(md)
+    print()
+    print(md)
+    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')} in {report['total_wall_s'] / 60:.1f} min")
+
+
+def notes(report: dict) -> list[str]:
+    out = []
+    for ds, block in report["datasets"].items():
+        ways = block["ways"]
+        for way in ("c_xla",):
+            r = ways.get(way)
+            if r and "error" not in r:
+                out.append(f"{ds}: XLA with bucketing compiled for {r['distinct_batch_lengths']} distinct batch "
+                           f"lengths in {r['steps_done']} steps (bucketing pads each batch to its own longest "
+                           f"member, so lengths vary inside a bucket); steps at an already-compiled length ran at "
+                           f"{fmt(r['train_ex_per_s_repeated_shapes'])} ex/s vs {r['train_ex_per_s_all_steps']:.1f} "
+                           f"ex/s over all steps.")
+    return out
+
+
+if __name__ == "__main__":
+    main()
