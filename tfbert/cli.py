@@ -75,7 +75,26 @@ def _convert(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# These commands' modules import TensorFlow; they are only imported when used,
+# so that `tfbert models` and `tfbert --help` stay fast.
+_HEAVY = {"predict": "label texts with an exported model",
+          "evaluate": "score an exported model on labelled data",
+          "export-info": "show what an exported model folder holds"}
+
+
+def _command(argv) -> str | None:
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--registry":
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def build_parser(argv=None) -> argparse.ArgumentParser:
     from tfbert.config import add_config_arguments
 
     parser = argparse.ArgumentParser(prog="tfbert", description=__doc__.splitlines()[0])
@@ -111,15 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_convert)
 
-    for module, name in (("tfbert.predict", "predict"), ("tfbert.evaluate", "evaluate"),
-                         ("tfbert.export", "export")):
-        try:
-            mod = __import__(module, fromlist=["_"])
-        except ImportError:
-            continue
-        adder = getattr(mod, f"add_{name}_parser", None)
-        if adder is not None:
-            adder(sub)
+    if _command(sys.argv[1:] if argv is None else argv) in _HEAVY:
+        from tfbert.evaluate import add_evaluate_parser
+        from tfbert.export import add_export_info_parser
+        from tfbert.predict import add_predict_parser
+
+        add_predict_parser(sub)
+        add_evaluate_parser(sub)
+        add_export_info_parser(sub)
+    else:
+        for name, help_text in _HEAVY.items():
+            sub.add_parser(name, help=help_text)
     return parser
 
 
@@ -127,7 +148,7 @@ def main(argv=None) -> int:
     from tfbert.errors import TfbertError
     from tfbert.registry import load_registry_file
 
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if isinstance(getattr(args, "verbose", None), str) and args.verbose.isdigit():
         args.verbose = int(args.verbose)

@@ -35,6 +35,7 @@ it registers the tokenizer ops).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -85,6 +86,19 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return str(value)
+
+
+def _as_dict(obj, what: str) -> dict:
+    """A config or metrics object as a dict: mappings, dataclasses, ``to_dict()``, Namespaces."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if callable(getattr(obj, "to_dict", None)):
+        return dict(obj.to_dict())
+    if hasattr(obj, "__dict__"):
+        return {k: v for k, v in vars(obj).items() if not k.startswith("_") and not callable(v)}
+    raise ExportError(f"{what} must be a dict (or a dataclass), got {type(obj).__name__}")
 
 
 def _token_counts(tokens) -> tf.Tensor:
@@ -288,8 +302,8 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
         "head_config": _json_safe(info.head_config),
         "train_encoder": info.train_encoder,
         "precision": getattr(info, "precision", "float32"),
-        "config": _json_safe(dict(config)) if config is not None else None,
-        "metrics": _json_safe(dict(metrics)) if metrics is not None else None,
+        "config": _json_safe(_as_dict(config, "config")) if config is not None else None,
+        "metrics": _json_safe(_as_dict(metrics, "metrics")) if metrics is not None else None,
     }
 
     # Write next to the target and move into place, so a failed export leaves

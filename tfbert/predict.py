@@ -169,8 +169,8 @@ class Predictor:
         if truncated:
             _logger.warning(
                 "warning: %d of %d text(s) are longer than the model's %d tokens (longest: %d) and "
-                "were truncated to their first %d tokens; export with a larger seq_length to read more",
-                truncated, n, self.seq_length, longest, self.seq_length)
+                "were truncated; export a model trained with a larger seq_length to read more",
+                truncated, n, self.seq_length, longest)
         return probs, ids, truncated
 
     def predict(self, texts: str | Iterable[str], batch_size: int = 64,
