@@ -112,7 +112,7 @@ class Predictor:
 
     def _encode(self, batch: list[str]) -> tuple[dict, np.ndarray]:
         enc = self._hf_tokenizer(batch, truncation=True, max_length=self.seq_length,
-                                 padding="max_length", return_tensors="np",
+                                 padding="longest", return_tensors="np",
                                  return_token_type_ids="input_type_ids" in self._input_names)
         full = self._hf_tokenizer(batch, truncation=False, padding=False)["input_ids"]
         inputs = {"input_word_ids": enc["input_ids"], "input_mask": enc["attention_mask"]}
@@ -151,12 +151,16 @@ class Predictor:
         if progress and n:
             from tqdm.auto import tqdm
             bar = tqdm(total=n, unit="text", desc="predict", file=sys.stderr)
+        # Batches of similar length pad less; character length is a cheap
+        # stand-in for token length. Results go back to the input order.
+        order = np.argsort([len(t) for t in texts], kind="stable")
         try:
             for start in range(0, n, batch_size):
-                batch = texts[start:start + batch_size]
+                rows = order[start:start + batch_size]
+                batch = [texts[r] for r in rows]
                 p, i, num_tokens = self._run_batch(batch)
-                probs[start:start + len(batch)] = p
-                ids[start:start + len(batch)] = i
+                probs[rows] = p
+                ids[rows] = i
                 over = num_tokens > self.seq_length
                 truncated += int(over.sum())
                 if over.any():
