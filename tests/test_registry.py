@@ -43,7 +43,9 @@ def test_hf_entries(name):
 
 
 def test_every_entry_records_the_documented_fields():
-    for spec in tfbert.registry.specs():
+    shipped = [s for s in tfbert.registry.specs() if s.source.endswith(".yaml")]  # not test entries
+    assert len(shipped) >= 45
+    for spec in shipped:
         assert spec.backend in ("tfhub", "huggingface")
         assert spec.langs, spec.name
         assert spec.cased is not None, spec.name
