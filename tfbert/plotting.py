@@ -253,6 +253,20 @@ def plot_history(history: Any, path: str | os.PathLike, title: str | None = None
     return _save(fig, path)
 
 
+def short_run_labels(names: list[str]) -> list[str]:
+    """Keep only the ``__``-separated parts of run names that differ between runs.
+
+    Run folders spell out every setting; in a legend only what varies matters
+    ("dense", "cls_bn") and full names squeeze the panels.
+    """
+    parts = [n.split("__") for n in names]
+    if len(names) < 2 or len({len(p) for p in parts}) != 1:
+        return list(names)
+    varying = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+    labels = ["  ".join(p[i] for i in varying) for p in parts]
+    return labels if varying and len(set(labels)) == len(labels) else list(names)
+
+
 def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
     """Compare several runs' curves in one PNG of ``SWEEP_IMAGE_SIZE`` px.
 
@@ -269,6 +283,7 @@ def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str
     if not histories:
         raise DataError("histories is empty; pass at least one run's history to plot_sweep")
     runs = {str(name): _coerce_history(h, f"history of run {name!r}") for name, h in histories.items()}
+    runs = dict(zip(short_run_labels(list(runs)), runs.values()))
 
     fig = _new_figure(SWEEP_FIGSIZE)
     fig.set_layout_engine("constrained")
