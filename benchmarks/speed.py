@@ -295,6 +295,7 @@ class StepTimer:
 
             def on_train_begin(self, logs=None):
                 self.t0 = time.perf_counter()
+                self.cpu0 = cpu_seconds()
                 self.cpu = []
 
             def on_train_batch_end(self, batch, logs=None):
@@ -337,7 +338,7 @@ def child_way(task: dict) -> dict:
     layers, hidden = spec.layers, spec.hidden
     keras.utils.set_random_seed(SEED)
     res = {"way": way, "description": WAYS[way], "dataset": task["dataset"], "seq_length": L,
-           "steps_planned": steps, "warmup_steps_excluded": warm, "train_pool": len(train_texts),
+           "steps_planned": steps, "warmup_steps_excluded": warm, "train_examples": len(train_texts),
            "valid": len(valid_texts)}
     jit = way in ("c_xla", "c_xla_fixed")
     budget = cfg["budgets"].get(way)
@@ -439,6 +440,8 @@ def child_way(task: dict) -> dict:
     res["steps_done"] = n_done
     res["stopped_early_by_time_budget"] = timer.stopped_early
     res["step_times_s"] = [round(b - a, 4) for a, b in zip([0.0] + timer.times[:-1], timer.times)]
+    res["step_cpu_s"] = [round(b - a, 4) for a, b in zip([timer.cpu0] + timer.cpu[:-1], timer.cpu)]
+    res["step_batch_shapes"] = [[b, t] for b, t, _ in batches]
     res["train_examples_seen"] = sum(b for b, _, _ in batches)
     res["train_padded_tokens"] = sum(b * t for b, t, _ in batches)
     res["train_real_tokens"] = sum(r for _, _, r in batches)
