@@ -64,10 +64,13 @@ class MeanPool(keras.layers.Layer):
     """Masked mean of token vectors: padding does not dilute the average."""
 
     def call(self, sequence_output, input_mask):
-        mask = tf.cast(input_mask, sequence_output.dtype)[:, :, None]
+        # Sum in float32: a bfloat16 sum over hundreds of tokens loses most of
+        # its 8-bit mantissa.
+        sequence_output = tf.cast(sequence_output, tf.float32)
+        mask = tf.cast(input_mask, tf.float32)[:, :, None]
         total = tf.reduce_sum(sequence_output * mask, axis=1)
-        count = tf.maximum(tf.reduce_sum(mask, axis=1), tf.cast(1.0, mask.dtype))
-        return total / count
+        count = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return tf.cast(total / count, self.compute_dtype)
 
 
 def sentence_vector(outputs: dict, input_mask, pooling: str):
