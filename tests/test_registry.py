@@ -133,10 +133,12 @@ def test_registry_files_found_after_a_regular_install(tmp_path):
                     "--quiet", "--target", str(target), str(ROOT)], check=True,
                    cwd=tmp_path, capture_output=True)
     code = ("import tfbert, tfbert.registry as r; print(tfbert.__file__); "
-            "print(len(r.list_models()), r.get_spec('minilm-l6-h384-uncased').backend)")
+            "print(len(r.list_models()), r.get_spec('minilm-l6-h384-uncased').backend); "
+            "from tfbert.data import load_demo; print(len(load_demo('test')))")
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0].startswith(str(target))
     count, backend = out[1].split()
     assert int(count) >= 45 and backend == "huggingface"
+    assert out[2] == "1000"  # the demo sample ships as package data too
