@@ -604,6 +604,14 @@ def correct_for_contention(r: dict) -> None:
         return
     used = sorted(c / t for c, t in zip(cpu, wall) if t > 0)
     u = used[min(len(used) - 1, int(0.9 * len(used)))]
+    r["cores_used_uncontended"] = u
+    if u < 1.5:
+        # never had the machine to itself (or cannot use it, as XLA compilation):
+        # nothing to calibrate against
+        r["train_ex_per_s_corrected"] = r["predict_ex_per_s_corrected"] = None
+        r["steps_contended"] = None
+        r["predict_cores_used"] = r["predict_cpu_s"] / r["predict_s"]
+        return
     fixed = sum(min(t, c / u) for c, t in zip(cpu, wall))
     examples = sum(b for b, _ in r["step_batch_shapes"][w:])
     r["cores_used_uncontended"] = u

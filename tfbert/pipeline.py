@@ -26,6 +26,29 @@ def bucket_boundaries(seq_length: int, width: int = 8) -> list[int]:
     return list(range(width + 1, seq_length, width))
 
 
+def fitted_boundaries(lengths: np.ndarray, batch_size: int, width: int = 8,
+                      min_batches: int = 4) -> list[int]:
+    """8-token buckets, merged until each holds at least ``min_batches`` full batches.
+
+    Every bucket flushes a partial batch at the end of an epoch, so on a small
+    data set fixed-width buckets would turn many steps into tiny batches.
+    """
+    lengths = np.asarray(lengths)
+    candidates = bucket_boundaries(max(int(lengths.max()), 2), width)
+    need = batch_size * min_batches
+    bounds, count = [], 0
+    edges = candidates + [np.inf]
+    counts = np.bincount(np.searchsorted(candidates, lengths, side="right"), minlength=len(edges))
+    for edge, n in zip(edges, counts):
+        count += n
+        if count >= need and np.isfinite(edge):
+            bounds.append(int(edge))
+            count = 0
+    if bounds and count < need:  # the last bucket is too small: merge it down
+        bounds.pop()
+    return bounds
+
+
 def batches_per_epoch(lengths: np.ndarray, batch_size: int, boundaries: list[int] | None) -> int:
     """Exact number of batches bucketing yields: each bucket flushes its remainder."""
     if not boundaries:
@@ -73,12 +96,12 @@ def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, s
     pad = tf.constant(pad_id, tf.int32)
     padding = pad if labels is None else (pad, tf.constant(0, tf.as_dtype(np.asarray(labels).dtype)))
     if bucketing and pad_to is None:
-        seq_length = int(tf.reduce_max(token_ids.row_lengths()))
-        bounds = bucket_boundaries(max(seq_length, 2))
+        lengths = token_ids.row_lengths().numpy()
+        bounds = fitted_boundaries(lengths, batch_size)
         length = (lambda ids: tf.shape(ids)[0]) if labels is None else (lambda ids, y: tf.shape(ids)[0])
         ds = ds.bucket_by_sequence_length(length, bounds, [batch_size] * (len(bounds) + 1),
                                           padding_values=padding)
-        steps = batches_per_epoch(token_ids.row_lengths().numpy(), batch_size, bounds)
+        steps = batches_per_epoch(lengths, batch_size, bounds)
         ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     else:
         shapes = [pad_to] if labels is None else ([pad_to], [] if np.ndim(labels) == 1 else [1])
