@@ -74,6 +74,53 @@ def test_tokenize_once_matches_the_per_epoch_pipeline(tiny_models, backend):
     np.testing.assert_array_equal(ya.numpy(), yb.numpy())
 
 
+@pytest.mark.parametrize("backend", ["tfhub", "huggingface"])
+def test_per_epoch_tokenizing_keeps_the_same_length_buckets(tiny_models, backend):
+    model = tfbert.create_classifier(tiny_models[backend], head="dense", seq_length=32)
+    texts, labels = toy_texts(48, seed=6)
+    texts = [t * (1 + i % 5) for i, t in enumerate(texts)]
+    cached = list(make_dataset(model, texts, labels, batch_size=4))
+    per_epoch = list(make_dataset(model, texts, labels, batch_size=4, cache_tokens=False))
+    assert len(cached) == len(per_epoch) > 12 / 4
+    for (a, ya), (b, yb) in zip(cached, per_epoch):
+        np.testing.assert_array_equal(a["input_word_ids"].numpy(), b["input_word_ids"].numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    widths = {int(f["input_word_ids"].shape[1]) for f, _ in per_epoch}
+    assert len(widths) > 1, "per-epoch batches should be padded to their own longest"
+
+
+def test_static_shapes_bound_the_number_of_batch_lengths():
+    ids, lengths = _random_ids(300, seed=2, max_len=120)
+    labels = np.arange(300, dtype=np.int32)
+    dynamic = ids_dataset(ids, labels, batch_size=16)
+    static = ids_dataset(ids, labels, batch_size=16, static_shapes=True)
+    bounds = fitted_boundaries(lengths, 16)
+    widths, seen = set(), []
+    for features, y in static:
+        mask = features["input_mask"].numpy()
+        widths.add(mask.shape[1])
+        assert mask.shape[1] >= mask.sum(axis=1).max()
+        np.testing.assert_array_equal(mask.sum(axis=1), lengths[y.numpy()])
+        seen.extend(y.numpy().tolist())
+    assert sorted(seen) == list(range(300))
+    assert widths <= {b - 1 for b in bounds} | {int(lengths.max())}
+    assert len({int(f["input_mask"].shape[1]) for f, _ in dynamic}) > len(widths)
+    assert int(static.cardinality()) == int(dynamic.cardinality())
+
+
+def test_static_shape_prediction_matches_dynamic(tiny_models):
+    model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=64)
+    texts, _ = toy_texts(40, seed=8)
+    texts = [t * (1 + i % 6) for i, t in enumerate(texts)]
+    dynamic = predict_logits(model, texts, batch_size=8)
+    static = predict_logits(model, texts, batch_size=8, static_shapes=True)
+    np.testing.assert_allclose(static, dynamic, atol=1e-5)
+    ids = model.tfbert.preprocessor.token_ids(texts)
+    from tfbert.pipeline import STATIC_MULTIPLE, sorted_batches
+    ds, _ = sorted_batches(ids, 8, 0, model.tfbert.preprocessor.input_names, static_shapes=True)
+    assert all(int(f["input_word_ids"].shape[1]) % STATIC_MULTIPLE == 0 for f in ds)
+
+
 def test_auto_length_covers_the_requested_percentile():
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 300, size=1000)

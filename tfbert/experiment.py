@@ -160,11 +160,12 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
 
     train_ds = make_dataset(model, splits.train["text"], label_ids(splits.train, splits.class_names),
                             batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                            bucketing=config.bucketing)
+                            bucketing=config.bucketing, static_shapes=config.jit_compile)
     valid_ds = None
     if splits.valid is not None and len(splits.valid):
         valid_ds = make_dataset(model, splits.valid["text"], label_ids(splits.valid, splits.class_names),
-                                batch_size=max(config.batch_size, 64), bucketing=config.bucketing)
+                                batch_size=max(config.batch_size, 64), bucketing=config.bucketing,
+                                static_shapes=config.jit_compile)
     callbacks = []
     if config.early_stopping and valid_ds is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping))
@@ -199,7 +200,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     metrics = None
     if splits.test is not None and len(splits.test):
         y_true = label_ids(splits.test, splits.class_names)
-        probs = probabilities(predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64)))
+        probs = probabilities(predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64),
+                                             static_shapes=config.jit_compile))
         metrics = classification_report(y_true, probs.argmax(1), splits.class_names,
                                         y_score=probs[:, 1] if probs.shape[1] == 2 else None)
         save_report(metrics, run_dir, prefix="test")

@@ -68,7 +68,8 @@ def to_model_inputs(ids: tf.Tensor, pad_id: int, input_names) -> dict:
 
 def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, shuffle: bool = False,
                 seed: int = 42, pad_id: int = 0, input_names=("input_word_ids", "input_mask"),
-                bucketing: bool = True, pad_to: int | None = None) -> tf.data.Dataset:
+                bucketing: bool = True, pad_to: int | None = None,
+                static_shapes: bool = False) -> tf.data.Dataset:
     """Batches of model inputs (and labels) from unpadded token ids.
 
     Args:
@@ -82,6 +83,8 @@ def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, s
         bucketing: bool. Group examples by length (else batch in order).
         pad_to: int or None. Pad every batch to this fixed length (the usual
             recipe; for comparisons) instead of its longest member.
+        static_shapes: bool. Few distinct batch shapes, for XLA: see
+            ``batch_rows``.
     """
     n = int(token_ids.nrows())
     if n == 0:
@@ -93,19 +96,49 @@ def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, s
     ds = ds.map(tf.identity) if labels is None else ds.map(lambda ids, y: (tf.identity(ids), y))
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    return batch_rows(ds, token_ids.row_lengths().numpy(), labels, batch_size=batch_size, pad_id=pad_id,
+                      input_names=input_names, bucketing=bucketing, pad_to=pad_to, static_shapes=static_shapes)
+
+
+def batch_rows(rows: tf.data.Dataset, lengths: np.ndarray, labels=None, batch_size: int = 32,
+               pad_id: int = 0, input_names=("input_word_ids", "input_mask"), bucketing: bool = True,
+               pad_to: int | None = None, static_shapes: bool = False) -> tf.data.Dataset:
+    """Batch a dataset of unpadded id rows (or (ids, label) pairs) into model inputs.
+
+    Args:
+        rows: tf.data.Dataset of int32 [length] ids, or (ids, label) pairs.
+        lengths: array [n]. Every row's length, to fit the bucket boundaries
+            (``fitted_boundaries``) and count the batches.
+        labels: the labels ``rows`` carries (for their dtype and shape), or None.
+        static_shapes: bool. XLA compiles once per input shape, so padding each
+            batch to its own longest would compile for nearly every batch: pad
+            bucketed batches to their bucket's upper bound, and unbucketed ones
+            to a multiple of ``STATIC_MULTIPLE`` tokens, instead.
+        Other arguments: see ``ids_dataset``.
+    """
+    lengths = np.asarray(lengths)
     pad = tf.constant(pad_id, tf.int32)
     padding = pad if labels is None else (pad, tf.constant(0, tf.as_dtype(np.asarray(labels).dtype)))
     if bucketing and pad_to is None:
-        lengths = token_ids.row_lengths().numpy()
         bounds = fitted_boundaries(lengths, batch_size)
         length = (lambda ids: tf.shape(ids)[0]) if labels is None else (lambda ids, y: tf.shape(ids)[0])
-        ds = ds.bucket_by_sequence_length(length, bounds, [batch_size] * (len(bounds) + 1),
-                                          padding_values=padding)
+        if static_shapes:  # pad_to_bucket_boundary pads to bound - 1 and needs every row below the last bound
+            fixed = bounds + [int(lengths.max()) + 1]
+            ds = rows.bucket_by_sequence_length(length, fixed, [batch_size] * (len(fixed) + 1),
+                                                padding_values=padding, pad_to_bucket_boundary=True)
+        else:
+            ds = rows.bucket_by_sequence_length(length, bounds, [batch_size] * (len(bounds) + 1),
+                                                padding_values=padding)
         steps = batches_per_epoch(lengths, batch_size, bounds)
         ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     else:
         shapes = [pad_to] if labels is None else ([pad_to], [] if np.ndim(labels) == 1 else [1])
-        ds = ds.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding)
+        ds = rows.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding)
+        if static_shapes and pad_to is None:
+            if labels is None:
+                ds = ds.map(lambda ids: pad_to_multiple(ids, STATIC_MULTIPLE, pad_id))
+            else:
+                ds = ds.map(lambda ids, y: (pad_to_multiple(ids, STATIC_MULTIPLE, pad_id), y))
     if labels is None:
         ds = ds.map(lambda ids: to_model_inputs(ids, pad_id, input_names))
     else:
@@ -113,7 +146,18 @@ def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, s
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def sorted_batches(token_ids: tf.RaggedTensor, batch_size: int, pad_id: int, input_names):
+STATIC_MULTIPLE = 32
+
+
+def pad_to_multiple(ids: tf.Tensor, multiple: int, pad_id: int) -> tf.Tensor:
+    """Right-pad [batch, length] ids so the length is a multiple of ``multiple``."""
+    length = tf.shape(ids)[1]
+    extra = (multiple - length % multiple) % multiple
+    return tf.pad(ids, [[0, 0], [0, extra]], constant_values=pad_id)
+
+
+def sorted_batches(token_ids: tf.RaggedTensor, batch_size: int, pad_id: int, input_names,
+                   static_shapes: bool = False):
     """Prediction batches in length order, plus the order to undo it.
 
     Returns (dataset, order): ``predictions[inverse(order)]`` restores input order.
@@ -121,7 +165,7 @@ def sorted_batches(token_ids: tf.RaggedTensor, batch_size: int, pad_id: int, inp
     lengths = token_ids.row_lengths().numpy()
     order = np.argsort(lengths, kind="stable")
     ds = ids_dataset(tf.gather(token_ids, order), batch_size=batch_size, pad_id=pad_id,
-                     input_names=input_names, bucketing=False)
+                     input_names=input_names, bucketing=False, static_shapes=static_shapes)
     return ds, order
 
 

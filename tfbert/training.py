@@ -14,7 +14,7 @@ import tf_keras as keras  # noqa: E402
 from tfbert.errors import ConfigError, DataError  # noqa: E402
 from tfbert.heads import HEAD_DEFAULTS  # noqa: E402
 from tfbert.optimization import create_optimizer, current_learning_rate  # noqa: E402
-from tfbert.pipeline import ids_dataset, restore_order, sorted_batches, to_model_inputs  # noqa: E402
+from tfbert.pipeline import batch_rows, ids_dataset, restore_order, sorted_batches  # noqa: E402
 
 
 def loss_and_metric(num_classes: int):
@@ -69,7 +69,8 @@ def check_labels(labels, num_classes: int) -> np.ndarray:
 
 def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
                  shuffle: bool = False, seed: int = 42, bucketing: bool = True,
-                 cache_tokens: bool = True, pad_to: int | None = None) -> tf.data.Dataset:
+                 cache_tokens: bool = True, pad_to: int | None = None,
+                 static_shapes: bool = False) -> tf.data.Dataset:
     """A batched ``tf.data.Dataset`` of model inputs (and labels) for ``texts``.
 
     By default each text is tokenized once, here, and batches group texts of
@@ -86,9 +87,12 @@ def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
         seed: int. Shuffle seed.
         bucketing: bool. Batch by length (off: batches in the given order).
         cache_tokens: bool. Tokenize once (off: tokenize in the pipeline every
-            epoch, as the usual recipes do; for comparisons).
+            epoch, as the usual recipes do; batching is unchanged, so the two
+            settings differ only in tokenizing; for comparisons).
         pad_to: int or None. Pad every batch to this length (the usual fixed
             padding; for comparisons).
+        static_shapes: bool. Pad to a few fixed lengths (bucket bounds) so that
+            XLA (``jit_compile``) compiles a handful of shapes, not one per batch.
     """
     info = model.tfbert
     texts = [str(t) for t in texts]
@@ -100,22 +104,27 @@ def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
             raise DataError(f"{len(texts)} texts but {len(labels)} labels; give one label per text")
         if info.num_classes == 2:
             labels = labels.astype(np.float32)[:, None]
+    pre = info.preprocessor
+    options = dict(batch_size=batch_size, pad_id=pre.pad_id, input_names=pre.input_names,
+                   bucketing=bucketing, pad_to=pad_to, static_shapes=static_shapes)
     if not cache_tokens:
-        return _per_epoch_tokenizing_dataset(info, texts, labels, batch_size, shuffle, seed, pad_to)
-    token_ids = info.preprocessor.token_ids(texts)
-    return ids_dataset(token_ids, labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                       pad_id=info.preprocessor.pad_id, input_names=info.preprocessor.input_names,
-                       bucketing=bucketing, pad_to=pad_to)
+        return _per_epoch_tokenizing_dataset(pre, texts, labels, shuffle, seed, pad_to, options)
+    token_ids = pre.token_ids(texts)
+    return ids_dataset(token_ids, labels, shuffle=shuffle, seed=seed, **options)
 
 
-def _per_epoch_tokenizing_dataset(info, texts, labels, batch_size, shuffle, seed, pad_to):
-    """The usual recipe's pipeline: tokenize (and pad to ``pad_to``) every epoch."""
+def _per_epoch_tokenizing_dataset(pre, texts, labels, shuffle, seed, pad_to, options):
+    """The usual recipe's pipeline: tokenize in tf.data, again every epoch.
+
+    Texts are tokenized in chunks and split back into rows, so batching
+    (bucketing included) is the same as on cached ids. Bucket boundaries need
+    every text's length, so the texts are tokenized once up front for that.
+    """
+    length = pad_to or pre.seq_length
+    lengths = pre.token_ids(texts, length).row_lengths().numpy()
     ds = tf.data.Dataset.from_tensor_slices(texts if labels is None else (texts, labels))
     if shuffle:
         ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    pre = info.preprocessor
-    length = pad_to or info.seq_length
 
     def tokenize(batch):
         if pre.in_graph:
@@ -123,23 +132,32 @@ def _per_epoch_tokenizing_dataset(info, texts, labels, batch_size, shuffle, seed
         else:
             ids = tf.py_function(
                 lambda b: pre.token_ids([t.decode("utf-8") for t in b.numpy()], length).to_tensor(
-                    default_value=pre.pad_id, shape=[None, length] if pad_to else None),
-                [batch], tf.int32)
+                    default_value=pre.pad_id), [batch], tf.int32)
             ids.set_shape([None, None])
-        return to_model_inputs(ids, pre.pad_id, pre.input_names)
+        # Every row ends in a special token, so trailing pad ids are padding.
+        return tf.RaggedTensor.from_tensor(ids, padding=pre.pad_id)
 
-    ds = ds.map(tokenize) if labels is None else ds.map(lambda t, y: (tokenize(t), y))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    chunk = 256
+    if labels is None:
+        ds = ds.batch(chunk).map(tokenize).unbatch().map(tf.identity)
+    else:
+        ds = ds.batch(chunk).map(lambda t, y: (tokenize(t), y)).unbatch().map(lambda ids, y: (tf.identity(ids), y))
+    return batch_rows(ds, lengths, labels, **options)
 
 
-def predict_logits(model: keras.Model, texts, batch_size: int = 64, verbose: int = 0) -> np.ndarray:
-    """Logits for ``texts`` in their order, computed on length-sorted batches."""
+def predict_logits(model: keras.Model, texts, batch_size: int = 64, verbose: int = 0,
+                   static_shapes: bool = False) -> np.ndarray:
+    """Logits for ``texts`` in their order, computed on length-sorted batches.
+
+    ``static_shapes`` pads batches to multiples of 32 tokens (for XLA).
+    """
     info = model.tfbert
     texts = [str(t) for t in texts]
     if not texts:
         return np.zeros((0, info.num_outputs), np.float32)
     token_ids = info.preprocessor.token_ids(texts)
-    ds, order = sorted_batches(token_ids, batch_size, info.preprocessor.pad_id, info.preprocessor.input_names)
+    ds, order = sorted_batches(token_ids, batch_size, info.preprocessor.pad_id, info.preprocessor.input_names,
+                               static_shapes=static_shapes)
     logits = info.core.predict(ds, verbose=verbose)
     return restore_order(np.asarray(logits, dtype=np.float32), order)
 
