@@ -64,12 +64,22 @@ def test_two_run_sweep_writes_every_file_and_resumes(tiny_models, toy_csvs, tmp_
         assert image.size[0] > 0
     out = capsys.readouterr().out
     assert "summary:" in out and str(sweep / "summary.csv") in out
+    # bilstm freezes the encoder: its outputs are computed once, the head trains on them
+    assert list(summary["encoder_outputs_cached"]) == [False, True]
+    assert "frozen encoder: computing its outputs once" in out
 
     # resume: both runs are skipped, the summary still has both rows
     mtime = (sweep / summary["run"][0] / "history.csv").stat().st_mtime
     frame = run_sweep(configs, verbose=0)
     assert "finished earlier, skipped" in capsys.readouterr().out
     assert len(frame) == 2 and (sweep / summary["run"][0] / "history.csv").stat().st_mtime == mtime
+
+
+def test_encoder_outputs_over_the_memory_cap_fall_back(tiny_models, toy_csvs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TFBERT_ENCODER_CACHE_MB", "0")
+    frame = run_sweep(_configs(toy_csvs, tmp_path / "capped", head="bilstm", epochs=1, export=False), verbose=0)
+    assert list(frame["status"]) == ["done"] and not frame["encoder_outputs_cached"].iloc[0]
+    assert "over the 0 MB cap ($TFBERT_ENCODER_CACHE_MB); running the encoder every epoch" in capsys.readouterr().out
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_models, toy_csvs, tmp_path):

@@ -57,7 +57,8 @@ class RunConfig:
     seed: int = _field(42, "random seed (data split, init, shuffling)", "training", True)
     precision: str = _field("auto", "auto (bfloat16 mixed precision where the CPU/GPU is fast at it), bfloat16 or float32", "speed", True)
     bucketing: bool = _field(True, "batch texts of similar length together, each batch padded to its own longest", "speed")
-    jit_compile: bool = _field(False, "compile training steps with XLA", "speed")
+    jit_compile: bool = _field(False, "compile training steps with XLA (batches padded to bucket bounds; measured slower on CPU)", "speed")
+    cache_encoder_outputs: bool = _field(True, "frozen encoder: compute its outputs once and train only the head on them ($TFBERT_ENCODER_CACHE_MB caps the memory)", "speed")
     early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement (0: off)", "training")
     restore_best: bool = _field(False, "end with the weights of the epoch with the lowest val_loss", "training")
     # output

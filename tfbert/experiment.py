@@ -28,6 +28,7 @@ import tf_keras as keras  # noqa: E402
 import yaml  # noqa: E402
 
 from tfbert import data as tfdata  # noqa: E402
+from tfbert import encoder_cache  # noqa: E402
 from tfbert.config import RunConfig  # noqa: E402
 from tfbert.errors import ConfigError, DataError  # noqa: E402
 
@@ -98,6 +99,16 @@ class BestWeights(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
+def _cache_fits(model, texts_by_split) -> bool:
+    fits, megabytes = encoder_cache.plan(model, texts_by_split)
+    if fits:
+        print(f"frozen encoder: computing its outputs once ({megabytes:,.0f} MB), then training only the head on them")
+    else:
+        print(f"frozen encoder: its outputs would take {megabytes:,.0f} MB, over the {encoder_cache.limit_mb():,.0f} MB "
+              f"cap ($TFBERT_ENCODER_CACHE_MB); running the encoder every epoch instead")
+    return fits
+
+
 def history_frame(history: dict) -> pd.DataFrame:
     frame = pd.DataFrame(history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
@@ -158,14 +169,17 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     summary.to_json(run_dir / "data_summary.json")
     print(f"\n== {run_dir.name}\ntraining data: {summary}\n")
 
+    has_valid = splits.valid is not None and len(splits.valid) > 0
+    cached = config.cache_encoder_outputs and not info.train_encoder and _cache_fits(
+        model, [splits.train["text"], splits.valid["text"] if has_valid else None])
+    options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
+                   verbose=bool(verbose))
     train_ds = make_dataset(model, splits.train["text"], label_ids(splits.train, splits.class_names),
-                            batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                            bucketing=config.bucketing, static_shapes=config.jit_compile)
+                            batch_size=config.batch_size, shuffle=True, seed=config.seed, **options)
     valid_ds = None
-    if splits.valid is not None and len(splits.valid):
+    if has_valid:
         valid_ds = make_dataset(model, splits.valid["text"], label_ids(splits.valid, splits.class_names),
-                                batch_size=max(config.batch_size, 64), bucketing=config.bucketing,
-                                static_shapes=config.jit_compile)
+                                batch_size=max(config.batch_size, 64), **options)
     callbacks = []
     if config.early_stopping and valid_ds is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping))
@@ -186,7 +200,7 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
 
     row = {"run": run_dir.name, "status": "done", "model": config.model, "head": config.head,
            "learning_rate": resolved["learning_rate"], "seq_length": seq_length,
-           "precision": info.precision,
+           "precision": info.precision, "encoder_outputs_cached": cached,
            "epochs": config.epochs, "epochs_run": len(frame), "batch_size": config.batch_size,
            "seed": config.seed, "train_examples": len(splits.train),
            "train_time_s": round(train_time, 1),

@@ -44,6 +44,7 @@ class ClassifierInfo:
     preprocessor: object
     core: keras.Model
     precision: str = "float32"
+    _head_split: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def num_outputs(self) -> int:
@@ -56,6 +57,13 @@ class ClassifierInfo:
 
     def encoder(self):
         return self.core.get_layer("encoder")
+
+    def head_split(self):
+        """(encoder part, head part) of ``core``: see ``tfbert.encoder_cache.split_at_head``."""
+        if self._head_split is None:
+            from tfbert.encoder_cache import split_at_head
+            self._head_split = split_at_head(self.core, self.head)
+        return self._head_split
 
 
 def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):

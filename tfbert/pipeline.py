@@ -120,17 +120,7 @@ def batch_rows(rows: tf.data.Dataset, lengths: np.ndarray, labels=None, batch_si
     pad = tf.constant(pad_id, tf.int32)
     padding = pad if labels is None else (pad, tf.constant(0, tf.as_dtype(np.asarray(labels).dtype)))
     if bucketing and pad_to is None:
-        bounds = fitted_boundaries(lengths, batch_size)
-        length = (lambda ids: tf.shape(ids)[0]) if labels is None else (lambda ids, y: tf.shape(ids)[0])
-        if static_shapes:  # pad_to_bucket_boundary pads to bound - 1 and needs every row below the last bound
-            fixed = bounds + [int(lengths.max()) + 1]
-            ds = rows.bucket_by_sequence_length(length, fixed, [batch_size] * (len(fixed) + 1),
-                                                padding_values=padding, pad_to_bucket_boundary=True)
-        else:
-            ds = rows.bucket_by_sequence_length(length, bounds, [batch_size] * (len(bounds) + 1),
-                                                padding_values=padding)
-        steps = batches_per_epoch(lengths, batch_size, bounds)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+        ds = bucket_rows(rows, lengths, batch_size, padding, static_shapes)
     else:
         shapes = [pad_to] if labels is None else ([pad_to], [] if np.ndim(labels) == 1 else [1])
         ds = rows.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding)
@@ -147,6 +137,29 @@ def batch_rows(rows: tf.data.Dataset, lengths: np.ndarray, labels=None, batch_si
 
 
 STATIC_MULTIPLE = 32
+
+
+def bucket_rows(rows: tf.data.Dataset, lengths: np.ndarray, batch_size: int, padding,
+                static_shapes: bool = False) -> tf.data.Dataset:
+    """Padded batches of rows grouped by length: the first axis of the element's first tensor.
+
+    Boundaries come from ``fitted_boundaries(lengths, batch_size)``; the
+    dataset's cardinality is set to the exact number of batches.
+    """
+    bounds = fitted_boundaries(lengths, batch_size)
+
+    def length(*element):
+        return tf.shape(tf.nest.flatten(element)[0])[0]
+
+    if static_shapes:  # pad_to_bucket_boundary pads to bound - 1 and needs every row below the last bound
+        fixed = bounds + [int(np.max(lengths)) + 1]
+        ds = rows.bucket_by_sequence_length(length, fixed, [batch_size] * (len(fixed) + 1),
+                                            padding_values=padding, pad_to_bucket_boundary=True)
+    else:
+        ds = rows.bucket_by_sequence_length(length, bounds, [batch_size] * (len(bounds) + 1),
+                                            padding_values=padding)
+    steps = batches_per_epoch(lengths, batch_size, bounds)
+    return ds.apply(tf.data.experimental.assert_cardinality(steps))
 
 
 def pad_to_multiple(ids: tf.Tensor, multiple: int, pad_id: int) -> tf.Tensor:

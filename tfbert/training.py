@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from tfbert import encoder_cache  # noqa: E402
 from tfbert.errors import ConfigError, DataError  # noqa: E402
 from tfbert.heads import HEAD_DEFAULTS  # noqa: E402
 from tfbert.optimization import create_optimizer, current_learning_rate  # noqa: E402
@@ -70,7 +71,8 @@ def check_labels(labels, num_classes: int) -> np.ndarray:
 def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
                  shuffle: bool = False, seed: int = 42, bucketing: bool = True,
                  cache_tokens: bool = True, pad_to: int | None = None,
-                 static_shapes: bool = False) -> tf.data.Dataset:
+                 static_shapes: bool = False, encoder_outputs: bool = False,
+                 verbose: bool = True) -> tf.data.Dataset:
     """A batched ``tf.data.Dataset`` of model inputs (and labels) for ``texts``.
 
     By default each text is tokenized once, here, and batches group texts of
@@ -93,6 +95,11 @@ def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
             padding; for comparisons).
         static_shapes: bool. Pad to a few fixed lengths (bucket bounds) so that
             XLA (``jit_compile``) compiles a handful of shapes, not one per batch.
+        encoder_outputs: bool. For a frozen encoder: run it once, here, and
+            yield its outputs, so that training fits only the head and skips
+            the encoder every epoch (``tfbert.encoder_cache``). Check the size
+            first with ``encoder_cache.feature_megabytes``.
+        verbose: bool. Progress bar while computing encoder outputs.
     """
     info = model.tfbert
     texts = [str(t) for t in texts]
@@ -107,10 +114,26 @@ def make_dataset(model: keras.Model, texts, labels=None, batch_size: int = 32,
     pre = info.preprocessor
     options = dict(batch_size=batch_size, pad_id=pre.pad_id, input_names=pre.input_names,
                    bucketing=bucketing, pad_to=pad_to, static_shapes=static_shapes)
+    if encoder_outputs:
+        return _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose)
     if not cache_tokens:
         return _per_epoch_tokenizing_dataset(pre, texts, labels, shuffle, seed, pad_to, options)
     token_ids = pre.token_ids(texts)
     return ids_dataset(token_ids, labels, shuffle=shuffle, seed=seed, **options)
+
+
+def _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose):
+    info = model.tfbert
+    if info.train_encoder:
+        raise ConfigError("encoder_outputs=True needs a frozen encoder (train_encoder=False): "
+                          "a trained encoder's outputs change every step")
+    features_model, _ = info.head_split()
+    pre = info.preprocessor
+    ids = ids_dataset(pre.token_ids(texts), labels, batch_size=max(batch_size, 64), pad_id=pre.pad_id,
+                      input_names=pre.input_names)
+    features, labels, _ = encoder_cache.compute_features(
+        features_model, ids, per_token=info.head in encoder_cache.PER_TOKEN_HEADS, verbose=verbose)
+    return encoder_cache.features_dataset(features, labels, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
 def _per_epoch_tokenizing_dataset(pre, texts, labels, shuffle, seed, pad_to, options):
@@ -163,10 +186,15 @@ def predict_logits(model: keras.Model, texts, batch_size: int = 64, verbose: int
 
 
 def _fit_target(model: keras.Model, dataset: tf.data.Dataset) -> keras.Model:
-    """Int-input datasets train the core model; string datasets the full model."""
+    """Int-input datasets train the core model, string datasets the full model,
+    encoder-output datasets (``make_dataset(encoder_outputs=True)``) the head."""
     spec = dataset.element_spec
     features = spec[0] if isinstance(spec, tuple) else spec
-    return model.tfbert.core if isinstance(features, dict) else model
+    if isinstance(features, dict):
+        return model.tfbert.core
+    if isinstance(features, tf.TensorSpec) and features.dtype == tf.string:
+        return model
+    return model.tfbert.head_split()[1]
 
 
 class EpochStats(keras.callbacks.Callback):
