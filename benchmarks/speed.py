@@ -60,7 +60,8 @@ IMDB_ARCHIVE = Path("/work/shared/data/imdb/aclImdb_v1_labeled.tar.gz")
 
 WAYS = {
     "a": "usual recipe: HF tokenizer padding=max_length up front, TFAutoModel, float32, fixed-shape batches",
-    "b": "tfbert defaults: precision=auto (bfloat16 here), tokenize once, length bucketing, sorted prediction",
+    "b": ("tfbert defaults: precision=auto (bfloat16 here), tokenize once, length bucketing, sorted prediction "
+          "(batches of short texts hold more texts, up to 64 x L tokens)"),
     "c_no_bucketing": ("(b) but fixed padding to L: make_dataset(bucketing=False, pad_to=L); "
                        "prediction padded to L in input order"),
     "c_float32": "(b) but precision=float32",
@@ -343,7 +344,7 @@ def child_way(task: dict) -> dict:
 
     import tfbert
     from tfbert.optimization import create_optimizer
-    from tfbert.pipeline import STATIC_MULTIPLE
+    from tfbert.pipeline import sorted_batches
     from tfbert.training import make_dataset, predict_logits, train_classifier
 
     way, cfg = task["way"], task["cfg"]
@@ -450,13 +451,18 @@ def child_way(task: dict) -> dict:
             def predict(texts):
                 return predict_logits(model, texts, batch_size=PREDICT_BATCH, static_shapes=static)
 
-            def predict_lengths(texts):
-                lengths = np.sort(pre.token_ids(texts).row_lengths().numpy())
-                longest = [int(lengths[i:i + PREDICT_BATCH].max()) for i in range(0, len(lengths), PREDICT_BATCH)]
-                return [-(-t // STATIC_MULTIPLE) * STATIC_MULTIPLE if static else t for t in longest]
+            def predict_shapes(texts):
+                """(batch, padded length) of the batches predict_logits makes."""
+                ds, _ = sorted_batches(pre.token_ids(texts), PREDICT_BATCH, pre.pad_id, pre.input_names,
+                                       static_shapes=static, max_tokens=None if static else PREDICT_BATCH * L)
+                return [tuple(f["input_mask"].shape) for f in ds]
 
-        predict_sizes = lambda texts: [min(PREDICT_BATCH, len(texts) - i)  # noqa: E731
-                                       for i in range(0, len(texts), PREDICT_BATCH)]
+            predict_lengths = lambda texts: [t for _, t in predict_shapes(texts)]  # noqa: E731
+            predict_sizes = lambda texts: [b for b, _ in predict_shapes(texts)]  # noqa: E731
+
+        if fixed:
+            predict_sizes = lambda texts: [min(PREDICT_BATCH, len(texts) - i)  # noqa: E731
+                                           for i in range(0, len(texts), PREDICT_BATCH)]
 
     # ---- training numbers
     n_done = len(timer.times)
@@ -500,7 +506,7 @@ def child_way(task: dict) -> dict:
     # function; Keras relaxes the shapes after the second trace), then the timed
     # call on the validation texts (for XLA ways a subset: each new batch length compiles)
     fixed_shape = way in ("a", "c_no_bucketing", "c_xla_fixed")
-    warm_texts = train_texts[:(1 if fixed_shape else 2) * PREDICT_BATCH]
+    warm_texts = train_texts[:(1 if fixed_shape else 4) * PREDICT_BATCH]  # several batch shapes: Keras relaxes them
     t = time.perf_counter()
     predict(warm_texts)
     res["predict_warmup_s"] = time.perf_counter() - t
@@ -722,8 +728,8 @@ def markdown(report: dict) -> str:
     lines.append("")
     lines.append("Train ex/s is the steady state: examples of the steps after the first few (tracing, warm-up) over "
                  "their wall time; 'all steps' counts every step from the start of `fit`. Predict ex/s includes "
-                 "tokenization and runs after a warm-up call on training texts (64 for fixed shapes, 128 "
-                 "otherwise). 'per CPU-s' ratios divide by "
+                 "tokenization and runs after a warm-up call on training texts (64 for fixed shapes, 256 "
+                 "otherwise, so that Keras has seen several batch shapes). 'per CPU-s' ratios divide by "
                  "this process's CPU time instead of wall time. 'corrected' throughputs undo the time other jobs took "
                  "the cores (see Targets). Accuracy in "
                  "parentheses: the way stopped early (time budget) or predicted a subset, not comparable.")
