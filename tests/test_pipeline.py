@@ -108,32 +108,13 @@ def test_static_shapes_bound_the_number_of_batch_lengths():
     assert int(static.cardinality()) == int(dynamic.cardinality())
 
 
-def test_token_budget_batches_hold_more_short_texts_and_keep_every_text_once():
-    from tfbert.pipeline import MAX_ROWS_FACTOR, sorted_batches
-    ids, lengths = _random_ids(300, seed=9, max_len=60)
-    ds, order = sorted_batches(ids, 16, 0, ("input_word_ids", "input_mask"), max_tokens=16 * 60)
-    rows, seen = [], []
-    for features in ds:
-        word_ids, mask = features["input_word_ids"].numpy(), features["input_mask"].numpy()
-        assert mask.shape[0] * mask.shape[1] <= 16 * 60, "batch over its token budget"
-        assert mask.shape[1] == mask.sum(axis=1).max()
-        np.testing.assert_array_equal(mask.sum(axis=1), lengths[word_ids[:, 0] // 1000])
-        rows.append(mask.shape[0])
-        seen.extend((word_ids[:, 0] // 1000).tolist())
-    np.testing.assert_array_equal(seen, order)  # sorted order, each text once
-    assert min(rows[:-1]) >= 16 and max(rows) <= MAX_ROWS_FACTOR * 16
-    assert len(rows) < np.ceil(300 / 16), "short texts should share bigger batches"
-
-
 def test_static_shape_prediction_matches_dynamic(tiny_models):
     model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=64)
     texts, _ = toy_texts(40, seed=8)
     texts = [t * (1 + i % 6) for i, t in enumerate(texts)]
     dynamic = predict_logits(model, texts, batch_size=8)
     static = predict_logits(model, texts, batch_size=8, static_shapes=True)
-    fixed_batches = predict_logits(model, texts, batch_size=8, token_budget=False)
     np.testing.assert_allclose(static, dynamic, atol=1e-5)
-    np.testing.assert_allclose(fixed_batches, dynamic, atol=1e-5)
     ids = model.tfbert.preprocessor.token_ids(texts)
     from tfbert.pipeline import STATIC_MULTIPLE, sorted_batches
     ds, _ = sorted_batches(ids, 8, 0, model.tfbert.preprocessor.input_names, static_shapes=True)

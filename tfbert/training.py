@@ -169,15 +169,10 @@ def _per_epoch_tokenizing_dataset(pre, texts, labels, shuffle, seed, pad_to, opt
 
 
 def predict_logits(model: keras.Model, texts, batch_size: int = 64, verbose: int = 0,
-                   static_shapes: bool = False, token_budget: bool = True) -> np.ndarray:
+                   static_shapes: bool = False) -> np.ndarray:
     """Logits for ``texts`` in their order, computed on length-sorted batches.
 
-    Args:
-        batch_size: int. Texts per batch at the model's full ``seq_length``.
-        token_budget: bool. Batches of shorter texts hold more of them, up to
-            ``batch_size * seq_length`` tokens (``pipeline.sorted_batches``).
-        static_shapes: bool. Fixed-size batches padded to multiples of 32
-            tokens, for XLA (turns ``token_budget`` off).
+    ``static_shapes`` pads batches to multiples of 32 tokens (for XLA).
     """
     info = model.tfbert
     texts = [str(t) for t in texts]
@@ -185,8 +180,7 @@ def predict_logits(model: keras.Model, texts, batch_size: int = 64, verbose: int
         return np.zeros((0, info.num_outputs), np.float32)
     token_ids = info.preprocessor.token_ids(texts)
     ds, order = sorted_batches(token_ids, batch_size, info.preprocessor.pad_id, info.preprocessor.input_names,
-                               static_shapes=static_shapes,
-                               max_tokens=batch_size * info.seq_length if token_budget else None)
+                               static_shapes=static_shapes)
     logits = info.core.predict(ds, verbose=verbose)
     return restore_order(np.asarray(logits, dtype=np.float32), order)
 
