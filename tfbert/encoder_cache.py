@@ -79,7 +79,9 @@ def compute_features(features_model: keras.Model, ids_ds: tf.data.Dataset, per_t
     [n, hidden] or, per token, a tf.RaggedTensor [n, (length), hidden];
     labels a NumPy array or None; batch_size the largest batch seen.
     """
-    run = tf.function(lambda x: features_model(x, training=False), reduce_retracing=True)
+    # One trace for every batch shape (lengths and the last batch's size vary).
+    signature = [{t.name.split(":")[0]: tf.TensorSpec([None, None], t.dtype) for t in features_model.inputs}]
+    run = tf.function(lambda x: features_model(x, training=False), input_signature=signature)
     steps = int(ids_ds.cardinality())
     bar = keras.utils.Progbar(steps if steps > 0 else None, unit_name="batch") if verbose else None
     chunks, labels, batch_size = [], [], 0

@@ -169,6 +169,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     summary.to_json(run_dir / "data_summary.json")
     print(f"\n== {run_dir.name}\ntraining data: {summary}\n")
 
+    # Train time covers tokenizing and, for frozen encoders, the one encoder pass.
+    start = time.perf_counter()
     has_valid = splits.valid is not None and len(splits.valid) > 0
     cached = config.cache_encoder_outputs and not info.train_encoder and _cache_fits(
         model, [splits.train["text"], splits.valid["text"] if has_valid else None])
@@ -187,7 +189,6 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     if best:
         callbacks.append(best)
 
-    start = time.perf_counter()
     history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
                                learning_rate=resolved["learning_rate"], warmup_ratio=config.warmup_ratio,
                                weight_decay=config.weight_decay, clip_norm=config.clip_norm,
