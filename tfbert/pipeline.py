@@ -2,8 +2,8 @@
 
 Most fine-tuning time on short texts goes into padding: NSMC reviews average
 about 35 characters, yet the usual recipe pads every one to 128 tokens. Here
-each text is tokenized once (ids kept unpadded, in memory: they are far smaller
-than the text itself), batches are drawn from length buckets
+each text is tokenized once (ids kept unpadded, in memory: of the same order
+as the texts themselves), batches are drawn from length buckets
 (``tf.data.Dataset.bucket_by_sequence_length``) and padded only to their own
 longest member.
 """
