@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import pickle
 import platform
@@ -111,6 +110,11 @@ def forward_flops(batch: int, length: int, layers: int, hidden: int) -> float:
 def train_flops(batch: int, length: int, layers: int, hidden: int) -> float:
     """Forward + backward ~ 3x forward."""
     return 3.0 * forward_flops(batch, length, layers, hidden)
+
+
+def fixed_predict_shapes(texts, length):
+    """(batch, padded length) of fixed-size prediction batches padded to ``length``."""
+    return [(min(PREDICT_BATCH, len(texts) - i), length) for i in range(0, len(texts), PREDICT_BATCH)]
 
 
 def peak_rss_mb() -> float:
@@ -408,9 +412,7 @@ def child_way(task: dict) -> dict:
         def predict(texts):
             return model.predict(encode(texts), batch_size=PREDICT_BATCH, verbose=0)
 
-        predict_lengths = lambda texts: [L] * math.ceil(len(texts) / PREDICT_BATCH)  # noqa: E731
-        predict_sizes = lambda texts: [min(PREDICT_BATCH, len(texts) - i)  # noqa: E731
-                                       for i in range(0, len(texts), PREDICT_BATCH)]
+        predict_shapes = lambda texts: fixed_predict_shapes(texts, L)  # noqa: E731
     else:
         precision = "float32" if way == "c_float32" else "auto"
         model = tfbert.create_classifier(MODEL, head="dense", seq_length=L, precision=precision)
@@ -443,7 +445,7 @@ def child_way(task: dict) -> dict:
                 ds = make_dataset(model, texts, batch_size=PREDICT_BATCH, bucketing=False, pad_to=L)
                 return info.core.predict(ds, verbose=0)
 
-            predict_lengths = lambda texts: [L] * math.ceil(len(texts) / PREDICT_BATCH)  # noqa: E731
+            predict_shapes = lambda texts: fixed_predict_shapes(texts, L)  # noqa: E731
         else:
             static = way == "c_xla"
 
@@ -455,13 +457,6 @@ def child_way(task: dict) -> dict:
                 ds, _ = sorted_batches(pre.token_ids(texts), PREDICT_BATCH, pre.pad_id, pre.input_names,
                                        static_shapes=static)
                 return [tuple(f["input_mask"].shape) for f in ds]
-
-            predict_lengths = lambda texts: [t for _, t in predict_shapes(texts)]  # noqa: E731
-            predict_sizes = lambda texts: [b for b, _ in predict_shapes(texts)]  # noqa: E731
-
-        if fixed:
-            predict_sizes = lambda texts: [min(PREDICT_BATCH, len(texts) - i)  # noqa: E731
-                                           for i in range(0, len(texts), PREDICT_BATCH)]
 
     # ---- training numbers
     n_done = len(timer.times)
@@ -519,12 +514,10 @@ def child_way(task: dict) -> dict:
     res["predict_cpu_s"] = cpu_seconds() - c
     res["predict_ex_per_s"] = len(valid_texts) / res["predict_s"]
     res["predict_ex_per_cpu_s"] = len(valid_texts) / res["predict_cpu_s"]
-    pred_flops = sum(forward_flops(b, t, layers, hidden)
-                     for b, t in zip(predict_sizes(valid_texts), predict_lengths(valid_texts)))
+    shapes = predict_shapes(valid_texts)
+    pred_flops = sum(forward_flops(b, t, layers, hidden) for b, t in shapes)
     res["predict_gflops_per_s"] = pred_flops / res["predict_s"] / 1e9
-    res["predict_mean_padded_length"] = (sum(b * t for b, t in zip(predict_sizes(valid_texts),
-                                                                    predict_lengths(valid_texts)))
-                                         / len(valid_texts))
+    res["predict_mean_padded_length"] = sum(b * t for b, t in shapes) / len(valid_texts)
     res["val_accuracy"] = float(np.mean((logits[:, 0] > 0).astype(np.int32) == valid_labels))
     res["peak_rss_mb"] = peak_rss_mb()
     res["cpu_s"] = cpu_seconds()
