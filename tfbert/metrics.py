@@ -117,30 +117,14 @@ def classification_report(
     probabilities or logits, or an (n, 2) array) adds ``roc_auc``. ``y_score``
     is ignored for more than two classes. See the module doc for the keys.
     """
-    import numpy as np
     from sklearn import metrics as skm
 
-    names = [str(c) for c in class_names]
-    n = len(names)
-    if n < 2:
-        raise DataError(f"class_names has {n} name(s); a classifier needs at least 2 classes")
-    if len(set(names)) != n:
-        dupes = sorted({c for c in names if names.count(c) > 1})
-        raise DataError(f"class_names has duplicates {dupes}; give each class a unique name")
-
-    true = _to_indices(y_true, names, "y_true")
-    pred = _to_indices(y_pred, names, "y_pred")
-    if true.shape[0] != pred.shape[0]:
-        raise DataError(
-            f"y_true has {true.shape[0]} labels but y_pred has {pred.shape[0]}; pass one prediction per example"
-        )
-    if true.shape[0] == 0:
-        raise DataError("no examples to score; y_true and y_pred are empty")
-
-    labels = list(range(n))
+    names = _check_names(class_names)
+    true, pred = _paired_indices(y_true, y_pred, names)
+    labels = list(range(len(names)))
     report: dict[str, Any] = {
         "num_examples": int(true.shape[0]),
-        "num_classes": n,
+        "num_classes": len(names),
         "class_names": names,
         "accuracy": float(skm.accuracy_score(true, pred)),
     }
@@ -155,18 +139,8 @@ def classification_report(
     p, r, f, s = skm.precision_recall_fscore_support(
         true, pred, labels=labels, average=None, zero_division=0
     )
-    if n == 2:
-        report["positive_class"] = names[1]
-        report["precision"] = float(p[1])
-        report["recall"] = float(r[1])
-        report["f1"] = float(f[1])
-        if y_score is not None:
-            scores = _positive_scores(y_score, true.shape[0])
-            # ROC AUC is undefined when y_true holds one class only.
-            report["roc_auc"] = (
-                float(skm.roc_auc_score(true, scores)) if np.unique(true).size == 2 else None
-            )
-
+    if len(names) == 2:
+        report.update(_binary_scores(names, p, r, f, true, y_score))
     report["per_class"] = {
         name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
         for i, name in enumerate(names)
@@ -174,6 +148,51 @@ def classification_report(
     matrix = skm.confusion_matrix(true, pred, labels=labels)
     report["confusion_matrix"] = [[int(v) for v in row] for row in matrix]
     return report
+
+
+def _check_names(class_names: Sequence[str]) -> list[str]:
+    """Class names as strings; DataError for fewer than 2 or duplicates."""
+    names = [str(c) for c in class_names]
+    n = len(names)
+    if n < 2:
+        raise DataError(f"class_names has {n} name(s); a classifier needs at least 2 classes")
+    if len(set(names)) != n:
+        dupes = sorted({c for c in names if names.count(c) > 1})
+        raise DataError(f"class_names has duplicates {dupes}; give each class a unique name")
+    return names
+
+
+def _paired_indices(y_true: Any, y_pred: Any, names: list[str]):
+    """``(true, pred)`` index arrays of equal, non-zero length."""
+    true = _to_indices(y_true, names, "y_true")
+    pred = _to_indices(y_pred, names, "y_pred")
+    if true.shape[0] != pred.shape[0]:
+        raise DataError(
+            f"y_true has {true.shape[0]} labels but y_pred has {pred.shape[0]}; pass one prediction per example"
+        )
+    if true.shape[0] == 0:
+        raise DataError("no examples to score; y_true and y_pred are empty")
+    return true, pred
+
+
+def _binary_scores(names: list[str], p, r, f, true, y_score: Any) -> dict[str, Any]:
+    """The positive class (index 1) scores, and ``roc_auc`` when ``y_score`` is given."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    scores: dict[str, Any] = {
+        "positive_class": names[1],
+        "precision": float(p[1]),
+        "recall": float(r[1]),
+        "f1": float(f[1]),
+    }
+    if y_score is not None:
+        positive = _positive_scores(y_score, true.shape[0])
+        # ROC AUC is undefined when y_true holds one class only.
+        scores["roc_auc"] = (
+            float(skm.roc_auc_score(true, positive)) if np.unique(true).size == 2 else None
+        )
+    return scores
 
 
 def _check_report(report: Any) -> None:

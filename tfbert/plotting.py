@@ -276,6 +276,28 @@ def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str
     ``histories`` maps run name -> history (DataFrame, dict or history.csv path).
     Returns the written path.
     """
+    runs = _coerce_runs(histories)
+
+    fig = _new_figure(SWEEP_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
+    all_epochs, handles, labels, used_train = _draw_sweep_runs(ax_loss, ax_acc, runs)
+
+    any_train = any(used_train.values())
+    ax_loss.set_title("validation loss" + (" (train loss where no validation)" if used_train["loss"] else ""))
+    ax_acc.set_title("validation accuracy" + (" (train accuracy where no validation)" if used_train["accuracy"] else ""))
+    _style_axes(ax_loss, "Loss", all_epochs, bool(ax_loss.lines))
+    _style_axes(ax_acc, "Accuracy", all_epochs, bool(ax_acc.lines))
+    ax_acc.set_xlabel("Epoch")
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", title="run",
+                   fontsize="small" if len(handles) > 12 else "medium")
+    fig.suptitle(title if title else ("Sweep comparison" + (" (some runs without validation)" if any_train else "")))
+    return _save(fig, path)
+
+
+def _coerce_runs(histories: Mapping[str, Any]) -> dict[str, "pd.DataFrame"]:
+    """Run label -> history DataFrame, labels shortened by :func:`short_run_labels`."""
     if not isinstance(histories, Mapping):
         raise DataError(
             f"histories must be a dict of run name -> history DataFrame, got {type(histories).__name__}"
@@ -283,12 +305,21 @@ def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str
     if not histories:
         raise DataError("histories is empty; pass at least one run's history to plot_sweep")
     runs = {str(name): _coerce_history(h, f"history of run {name!r}") for name, h in histories.items()}
-    runs = dict(zip(short_run_labels(list(runs)), runs.values()))
+    return dict(zip(short_run_labels(list(runs)), runs.values()))
 
-    fig = _new_figure(SWEEP_FIGSIZE)
-    fig.set_layout_engine("constrained")
-    ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
 
+def _run_style(i: int, colors) -> dict[str, Any]:
+    """Line style of the i-th run: colour, then line style once colours run out, and a marker."""
+    return dict(
+        color=colors[i % len(colors)],
+        linestyle=_LINESTYLES[(i // len(colors)) % len(_LINESTYLES)],
+        marker=_MARKERS[i % len(_MARKERS)],
+        markersize=5,
+    )
+
+
+def _draw_sweep_runs(ax_loss, ax_acc, runs: dict[str, "pd.DataFrame"]):
+    """Plot every run's curves; returns (all epochs, legend handles, legend labels, used_train)."""
     import matplotlib as mpl
 
     colors = mpl.colormaps["tab10"].colors if len(runs) <= 10 else mpl.colormaps["tab20"].colors
@@ -298,12 +329,7 @@ def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str
     for i, (name, hist) in enumerate(runs.items()):
         epochs = _epochs(hist)
         all_epochs.extend(epochs.tolist())
-        style = dict(
-            color=colors[i % len(colors)],
-            linestyle=_LINESTYLES[(i // len(colors)) % len(_LINESTYLES)],
-            marker=_MARKERS[i % len(_MARKERS)],
-            markersize=5,
-        )
+        style = _run_style(i, colors)
         run_handle = None
         suffixes = []
         for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
@@ -319,18 +345,7 @@ def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str
         if run_handle is not None:
             handles.append(run_handle)
             labels.append(name + (f" ({', '.join(suffixes)})" if suffixes else ""))
-
-    any_train = any(used_train.values())
-    ax_loss.set_title("validation loss" + (" (train loss where no validation)" if used_train["loss"] else ""))
-    ax_acc.set_title("validation accuracy" + (" (train accuracy where no validation)" if used_train["accuracy"] else ""))
-    _style_axes(ax_loss, "Loss", all_epochs, bool(ax_loss.lines))
-    _style_axes(ax_acc, "Accuracy", all_epochs, bool(ax_acc.lines))
-    ax_acc.set_xlabel("Epoch")
-    if handles:
-        fig.legend(handles, labels, loc="outside right upper", title="run",
-                   fontsize="small" if len(handles) > 12 else "medium")
-    fig.suptitle(title if title else ("Sweep comparison" + (" (some runs without validation)" if any_train else "")))
-    return _save(fig, path)
+    return all_epochs, handles, labels, used_train
 
 
 def plot_confusion_matrix(
@@ -345,6 +360,24 @@ def plot_confusion_matrix(
     the fraction of the true class (row), with the count in brackets. Size: see
     :func:`confusion_figsize`. Returns the written path.
     """
+    counts, names = _check_confusion(matrix, class_names)
+    n = len(names)
+    shown, vmax = _confusion_colours(counts, normalize)
+
+    fig = _new_figure(confusion_figsize(n))
+    fig.set_layout_engine("constrained")
+    ax = fig.subplots()
+    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
+                 label="fraction of true class" if normalize else "examples")
+    _label_confusion_axes(ax, names, normalize)
+    if n <= _MAX_ANNOTATED_CLASSES:
+        _annotate_confusion(ax, counts, shown, vmax, normalize)
+    return _save(fig, path)
+
+
+def _check_confusion(matrix: Any, class_names: Sequence[str]):
+    """``(counts, names)``: the matrix as a float array and the class names as strings."""
     import numpy as np
 
     try:
@@ -362,6 +395,12 @@ def plot_confusion_matrix(
         )
     if n == 0:
         raise DataError("confusion matrix is empty; pass at least one class")
+    return counts, names
+
+
+def _confusion_colours(counts, normalize: bool):
+    """``(shown, vmax)``: the values the colours show and the top of the colour scale."""
+    import numpy as np
 
     if normalize:
         row_sums = counts.sum(axis=1, keepdims=True)
@@ -370,14 +409,11 @@ def plot_confusion_matrix(
     else:
         shown = counts
         vmax = max(float(counts.max()), 1.0)
+    return shown, vmax
 
-    fig = _new_figure(confusion_figsize(n))
-    fig.set_layout_engine("constrained")
-    ax = fig.subplots()
-    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
-                 label="fraction of true class" if normalize else "examples")
 
+def _label_confusion_axes(ax, names: list[str], normalize: bool) -> None:
+    n = len(names)
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     long_names = max((len(s) for s in names), default=0) > 6 or n > 8
@@ -388,17 +424,19 @@ def plot_confusion_matrix(
     ax.set_ylabel("True class")
     ax.set_title("Confusion matrix" + (" (normalized by true class)" if normalize else ""))
 
-    if n <= _MAX_ANNOTATED_CLASSES:
-        fontsize = 12 if n <= 6 else (9 if n <= 15 else 7)
-        for i in range(n):
-            for j in range(n):
-                count = counts[i, j]
-                count_txt = str(int(count)) if float(count).is_integer() else f"{count:.2f}"
-                text = f"{shown[i, j]:.2f}\n({count_txt})" if normalize else count_txt
-                dark = shown[i, j] > 0.5 * vmax
-                ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
-                        color="white" if dark else "black")
-    return _save(fig, path)
+
+def _annotate_confusion(ax, counts, shown, vmax: float, normalize: bool) -> None:
+    """Write each cell's value, white on dark cells."""
+    n = counts.shape[0]
+    fontsize = 12 if n <= 6 else (9 if n <= 15 else 7)
+    for i in range(n):
+        for j in range(n):
+            count = counts[i, j]
+            count_txt = str(int(count)) if float(count).is_integer() else f"{count:.2f}"
+            text = f"{shown[i, j]:.2f}\n({count_txt})" if normalize else count_txt
+            dark = shown[i, j] > 0.5 * vmax
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+                    color="white" if dark else "black")
 
 
 # --------------------------------------------------------------------------- folders

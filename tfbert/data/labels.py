@@ -117,6 +117,21 @@ def encode_labels(
     if not raw:
         raise DataError("no labels to encode; the data has zero rows")
 
+    labels = _normalize_all(raw, index)
+    integers = _check_one_kind(labels)
+    if class_names is None:
+        return _encode_derived(labels)
+
+    names = _check_class_names(class_names)
+    lookup = {name: i for i, name in enumerate(names)}
+    if integers and not all(str(v) in lookup for v in labels):
+        # Integers that are not all names are class ids.
+        return _encode_ids(labels, names, index), names
+    return _encode_names(labels, names, lookup, index), names
+
+
+def _normalize_all(raw: list[Any], index: Sequence[Any] | None) -> list[int | str]:
+    """Normalizes every label; DataError at the first missing one."""
     labels = []
     for position, value in enumerate(raw):
         label = _normalize(value, _where(index, position))
@@ -127,7 +142,11 @@ def encode_labels(
                 "missing in all); fill in the labels or drop those rows"
             )
         labels.append(label)
+    return labels
 
+
+def _check_one_kind(labels: list[int | str]) -> bool:
+    """DataError when labels mix ints and strings; True when they are ints."""
     kinds = {type(label) for label in labels}
     if len(kinds) > 1:
         number = next(v for v in labels if isinstance(v, int))
@@ -136,36 +155,42 @@ def encode_labels(
             f"labels mix numbers and names (e.g. {number!r} and {text!r}); "
             "use all class ids 0..N-1 or all class names"
         )
-    integers = kinds == {int}
+    return kinds == {int}
 
-    if class_names is None:
-        unique = sorted(set(labels))
-        if len(unique) < 2:
-            raise DataError(
-                f"labels have a single class ({unique[0]!r}); a classifier "
-                "needs at least 2 classes: check the label column and the data"
-            )
-        names = [str(u) for u in unique]
-        lookup = {u: i for i, u in enumerate(unique)}
-        ids = np.fromiter((lookup[v] for v in labels), np.int32, len(labels))
-        return ids, names
 
-    names = _check_class_names(class_names)
-    lookup = {name: i for i, name in enumerate(names)}
-    if integers and not all(str(v) in lookup for v in labels):
-        # Integers that are not all names are class ids.
-        ids = np.asarray(labels, dtype=np.int64)
-        bad = np.flatnonzero((ids < 0) | (ids >= len(names)))
-        if bad.size:
-            position = int(bad[0])
-            raise DataError(
-                f"label id {labels[position]} at {_where(index, position)} is "
-                f"outside 0..{len(names) - 1} for the {len(names)} classes "
-                f"{', '.join(names)}; integer labels must be class ids "
-                "0..N-1, or pass class_names that match them"
-            )
-        return ids.astype(np.int32), names
+def _encode_derived(labels: list[int | str]) -> tuple[np.ndarray, list[str]]:
+    """Ids and class names derived from the labels themselves (sorted order)."""
+    unique = sorted(set(labels))
+    if len(unique) < 2:
+        raise DataError(
+            f"labels have a single class ({unique[0]!r}); a classifier "
+            "needs at least 2 classes: check the label column and the data"
+        )
+    names = [str(u) for u in unique]
+    lookup = {u: i for i, u in enumerate(unique)}
+    ids = np.fromiter((lookup[v] for v in labels), np.int32, len(labels))
+    return ids, names
 
+
+def _encode_ids(labels: list[int], names: list[str], index: Sequence[Any] | None) -> np.ndarray:
+    """Integer labels taken as class ids, checked against ``names``."""
+    ids = np.asarray(labels, dtype=np.int64)
+    bad = np.flatnonzero((ids < 0) | (ids >= len(names)))
+    if bad.size:
+        position = int(bad[0])
+        raise DataError(
+            f"label id {labels[position]} at {_where(index, position)} is "
+            f"outside 0..{len(names) - 1} for the {len(names)} classes "
+            f"{', '.join(names)}; integer labels must be class ids "
+            "0..N-1, or pass class_names that match them"
+        )
+    return ids.astype(np.int32)
+
+
+def _encode_names(
+    labels: list[int | str], names: list[str], lookup: dict[str, int], index: Sequence[Any] | None
+) -> np.ndarray:
+    """Labels matched by name against ``names``."""
     ids = np.empty(len(labels), dtype=np.int32)
     for position, label in enumerate(labels):
         found = lookup.get(str(label))
@@ -176,7 +201,7 @@ def encode_labels(
                 "or pass the full list of class names"
             )
         ids[position] = found
-    return ids, names
+    return ids
 
 
 def decode_labels(ids: Sequence[int] | np.ndarray, class_names: Sequence[str]) -> list[str]:

@@ -34,11 +34,35 @@ def train_valid_split(
             with one example, or too few rows for every class to appear in
             both parts.
     """
+    _check_valid_fraction(valid_fraction)
+    counts = _class_counts(df)
+    _check_rows_per_class(len(df), valid_fraction, len(counts))
+    # Imported here: scikit-learn adds about a second to `import tfbert.data`.
+    from sklearn.model_selection import train_test_split
+
+    try:
+        train, valid = train_test_split(
+            df, test_size=valid_fraction, random_state=seed, shuffle=True, stratify=df["label"]
+        )
+    except ValueError as error:  # a case the checks above did not foresee
+        raise DataError(f"cannot split the data: {error}; change valid_fraction or add data") from error
+    train = train.reset_index(drop=True)
+    valid = valid.reset_index(drop=True)
+    train.attrs = dict(df.attrs)
+    valid.attrs = dict(df.attrs)
+    return train, valid
+
+
+def _check_valid_fraction(valid_fraction: float) -> None:
     if not isinstance(valid_fraction, (int, float)) or not 0 < valid_fraction < 1:
         raise ConfigError(
             f"valid_fraction must be between 0 and 1 (exclusive), got "
             f"{valid_fraction!r}; e.g. 0.1 for 10%"
         )
+
+
+def _class_counts(df: pd.DataFrame) -> pd.Series:
+    """Rows per class; DataError unless every class can be stratified."""
     if "label" not in df.columns:
         raise DataError(
             "cannot stratify a split without a 'label' column; columns found: "
@@ -62,26 +86,16 @@ def train_valid_split(
             f"class {_plain(counts.idxmin())!r} has only 1 example; a stratified split "
             "needs at least 2 per class: add examples or drop that class"
         )
-    rows = len(df)
+    return counts
+
+
+def _check_rows_per_class(rows: int, valid_fraction: float, num_classes: int) -> None:
+    """DataError unless both parts can hold at least one row of every class."""
     n_valid = math.ceil(valid_fraction * rows)  # sklearn rounds the same way
-    if n_valid < len(counts) or rows - n_valid < len(counts):
+    if n_valid < num_classes or rows - n_valid < num_classes:
         raise DataError(
             f"valid_fraction={valid_fraction} of {rows} rows leaves "
             f"{n_valid} validation and {rows - n_valid} training rows for "
-            f"{len(counts)} classes; each part needs at least one row per "
+            f"{num_classes} classes; each part needs at least one row per "
             "class: change valid_fraction or add data"
         )
-    # Imported here: scikit-learn adds about a second to `import tfbert.data`.
-    from sklearn.model_selection import train_test_split
-
-    try:
-        train, valid = train_test_split(
-            df, test_size=valid_fraction, random_state=seed, shuffle=True, stratify=labels
-        )
-    except ValueError as error:  # a case the checks above did not foresee
-        raise DataError(f"cannot split the data: {error}; change valid_fraction or add data") from error
-    train = train.reset_index(drop=True)
-    valid = valid.reset_index(drop=True)
-    train.attrs = dict(df.attrs)
-    valid.attrs = dict(df.attrs)
-    return train, valid

@@ -38,7 +38,7 @@ import json
 import logging
 import os
 import tempfile
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -124,6 +124,49 @@ def _canonical_vocab_file(tokens: List[str], vocab_file: Optional[str]) -> str:
     return path
 
 
+def _read_vocab(vocab: Union[str, os.PathLike, Sequence[str]]) -> Tuple[List[str], Optional[str]]:
+    """``(tokens, vocab_file)`` from a vocab.txt path or a list of tokens (file None)."""
+    if isinstance(vocab, (str, os.PathLike)):
+        vocab_file = os.fspath(vocab)
+        if not os.path.isfile(vocab_file):
+            raise ConfigError(
+                f"vocab file {vocab_file!r} does not exist; pass a vocab.txt path or a list of tokens")
+        tokens = load_vocab(vocab_file)
+    else:
+        vocab_file = None
+        tokens = [str(t) for t in vocab]
+    if not tokens:
+        raise ConfigError("the WordPiece vocab is empty; pass a vocab.txt path or a non-empty list of tokens")
+    return tokens, vocab_file
+
+
+def _check_options(implementation: str, max_input_chars_per_word: int) -> None:
+    if implementation not in ("fast", "classic"):
+        raise ConfigError(f"implementation must be 'fast' or 'classic', not {implementation!r}")
+    if max_input_chars_per_word < 1:
+        raise ConfigError("max_input_chars_per_word must be at least 1")
+
+
+def _lower_fixups_for(vocab_chars: set) -> List[Tuple[int, str]]:
+    """Lower-casing mappings to apply before ``tf.strings.lower`` for this vocab."""
+    # ICU's lower-casing (tf.strings.lower) misses some mappings of Rust's
+    # newer Unicode tables; apply those that can matter for this vocab
+    # (for any other character the word becomes [UNK] either way).
+    return sorted(
+        (src, dst) for src, dst in list(_tables.LOWER_FIXUPS.items()) + [_SIGMA_FIXUP]
+        if (set(chr(src)) | set(dst)) & vocab_chars or (src == 0x03A3 and "\u03c2" in vocab_chars)
+    )
+
+
+def _warn_nfd_mismatch(vocab_chars: set) -> None:
+    """Warns about vocab characters whose NFD differs between TensorFlow and HF."""
+    odd = sorted(chr(c) for c, nfd in _tables.NFD_MISMATCH.items() if (set(chr(c)) | set(nfd)) & vocab_chars)
+    if odd:
+        logger.warning(
+            "vocab contains characters %r that TensorFlow's NFD decomposes but HuggingFace's "
+            "does not; ids of words with them may differ from HuggingFace", odd)
+
+
 class WordPieceTokenizer(keras.layers.Layer):
     """BERT WordPiece tokenizer in TF ops, id-for-id equal to HF ``BertTokenizerFast``.
 
@@ -184,21 +227,8 @@ class WordPieceTokenizer(keras.layers.Layer):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         self.built = True  # no weights
-        if isinstance(vocab, (str, os.PathLike)):
-            vocab_file = os.fspath(vocab)
-            if not os.path.isfile(vocab_file):
-                raise ConfigError(
-                    f"vocab file {vocab_file!r} does not exist; pass a vocab.txt path or a list of tokens")
-            tokens = load_vocab(vocab_file)
-        else:
-            vocab_file = None
-            tokens = [str(t) for t in vocab]
-        if not tokens:
-            raise ConfigError("the WordPiece vocab is empty; pass a vocab.txt path or a non-empty list of tokens")
-        if implementation not in ("fast", "classic"):
-            raise ConfigError(f"implementation must be 'fast' or 'classic', not {implementation!r}")
-        if max_input_chars_per_word < 1:
-            raise ConfigError("max_input_chars_per_word must be at least 1")
+        tokens, vocab_file = _read_vocab(vocab)
+        _check_options(implementation, max_input_chars_per_word)
 
         # Plain Python containers kept out of Keras/tf.Module attribute tracking
         # (tracking wraps and walks 30k-entry lists, making saving slow).
@@ -222,8 +252,19 @@ class WordPieceTokenizer(keras.layers.Layer):
         self.implementation = implementation
         self.repair_utf8 = bool(repair_utf8)
 
-        named = {"unk_token": unk_token, "cls_token": cls_token, "sep_token": sep_token,
-                 "pad_token": pad_token, "mask_token": mask_token}
+        self._special_pattern = self._special_tokens_pattern()
+        self._do_strip = self.lower_case if self.strip_accents is None else self.strip_accents
+        vocab_chars = set("".join(tokens)) | set(suffix_indicator)
+        self._lower_fixups = _lower_fixups_for(vocab_chars)
+        if self._do_strip:
+            _warn_nfd_mismatch(vocab_chars)
+        self._init_id_to_token(tokens, vocab_file)
+        self._init_wordpiece(tokens)
+
+    def _special_tokens_pattern(self) -> Optional[str]:
+        """Checks the special tokens are in the vocab; returns the RE2 pattern matching them (or None)."""
+        named = {"unk_token": self.unk_token, "cls_token": self.cls_token, "sep_token": self.sep_token,
+                 "pad_token": self.pad_token, "mask_token": self.mask_token}
         for name, tok in named.items():
             if tok is not None and tok not in self._py.vocab:
                 raise ConfigError(f"{name} {tok!r} is not in the vocab; pass the special token names this vocab uses")
@@ -235,27 +276,13 @@ class WordPieceTokenizer(keras.layers.Layer):
         specials = sorted(set(t for t in specials if t), key=lambda t: (-len(t), t))
         # Leftmost-longest like HF's Aho-Corasick matcher: RE2 alternation is
         # leftmost-first, so list longer tokens first.
-        self._special_pattern = (
+        return (
             None if self.split_special_tokens or not specials
             else "|".join(_literal(t) for t in specials)
         )
 
-        self._do_strip = self.lower_case if self.strip_accents is None else self.strip_accents
-        vocab_chars = set("".join(tokens)) | set(suffix_indicator)
-        # ICU's lower-casing (tf.strings.lower) misses some mappings of Rust's
-        # newer Unicode tables; apply those that can matter for this vocab
-        # (for any other character the word becomes [UNK] either way).
-        self._lower_fixups = sorted(
-            (src, dst) for src, dst in list(_tables.LOWER_FIXUPS.items()) + [_SIGMA_FIXUP]
-            if (set(chr(src)) | set(dst)) & vocab_chars or (src == 0x03A3 and "\u03c2" in vocab_chars)
-        )
-        if self._do_strip:
-            odd = sorted(chr(c) for c, nfd in _tables.NFD_MISMATCH.items() if (set(chr(c)) | set(nfd)) & vocab_chars)
-            if odd:
-                logger.warning(
-                    "vocab contains characters %r that TensorFlow's NFD decomposes but HuggingFace's "
-                    "does not; ids of words with them may differ from HuggingFace", odd)
-
+    def _init_id_to_token(self, tokens: List[str], vocab_file: Optional[str]) -> None:
+        """Creates the vocab asset and the id -> token table."""
         # Vocab asset: backs id_to_token()/detokenize() and the "classic"
         # implementation, and travels with a SavedModel as assets/vocab.txt.
         self._vocab_asset = tf.saved_model.Asset(_canonical_vocab_file(tokens, vocab_file))
@@ -266,10 +293,12 @@ class WordPieceTokenizer(keras.layers.Layer):
             id_init = tf.lookup.TextFileInitializer(
                 self._vocab_asset, key_dtype=tf.int64, key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
                 value_dtype=tf.string, value_index=tf.lookup.TextFileIndex.WHOLE_LINE)
-        self._id_to_token_table = tf.lookup.StaticHashTable(id_init, default_value=unk_token)
+        self._id_to_token_table = tf.lookup.StaticHashTable(id_init, default_value=self.unk_token)
 
+    def _init_wordpiece(self, tokens: List[str]) -> None:
+        """Creates the tensorflow-text WordPiece op of ``self.implementation``."""
         max_bytes = 4 * self.max_input_chars_per_word + 4
-        if implementation == "fast":
+        if self.implementation == "fast":
             # Ids are positions in the list: hide earlier copies of a duplicated
             # token (HF keeps the last id) and empty lines.
             fw_vocab = list(tokens)
@@ -277,8 +306,8 @@ class WordPieceTokenizer(keras.layers.Layer):
                 if t == "" or self._py.vocab[t] != i:
                     fw_vocab[i] = f" [tfbert-unused-{i}] "  # contains a space: never matches a word
             self._wordpiece = tf_text.FastWordpieceTokenizer(
-                vocab=fw_vocab, suffix_indicator=suffix_indicator, max_bytes_per_word=max_bytes,
-                token_out_type=tf.int32, unknown_token=unk_token, no_pretokenization=True,
+                vocab=fw_vocab, suffix_indicator=self.suffix_indicator, max_bytes_per_word=max_bytes,
+                token_out_type=tf.int32, unknown_token=self.unk_token, no_pretokenization=True,
                 support_detokenization=False)
         else:
             if len(self._py.vocab) != len(tokens) or "" in self._py.vocab:
@@ -290,8 +319,8 @@ class WordPieceTokenizer(keras.layers.Layer):
                 default_value=-1)
             self._token_to_id_table = table
             self._wordpiece = tf_text.WordpieceTokenizer(
-                table, suffix_indicator=suffix_indicator, max_bytes_per_word=max_bytes,
-                max_chars_per_token=None, token_out_type=tf.int64, unknown_token=unk_token,
+                table, suffix_indicator=self.suffix_indicator, max_bytes_per_word=max_bytes,
+                max_chars_per_token=None, token_out_type=tf.int64, unknown_token=self.unk_token,
                 split_unknown_characters=False)
 
     # ------------------------------------------------------------------ info
@@ -538,6 +567,16 @@ def _not_wordpiece(name: str, kind: str) -> ExportError:
 def _hf_settings(tok) -> Dict[str, Any]:
     """Constructor kwargs for a loaded HF tokenizer; ExportError if impossible."""
     name = getattr(tok, "name_or_path", None) or type(tok).__name__
+    specials = _hf_special_tokens(tok)
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is not None:  # a fast tokenizer: read what the Rust side really does
+        return _hf_fast_settings(tok, name, json.loads(backend.to_str()), specials)
+    # A slow (Python) tokenizer.
+    return _hf_slow_settings(tok, name, specials)
+
+
+def _hf_special_tokens(tok) -> Dict[str, Optional[str]]:
+    """The special-token kwargs of a HF tokenizer (no ``unk_token`` key when it has none)."""
     specials = dict(
         unk_token=getattr(tok, "unk_token", None), cls_token=getattr(tok, "cls_token", None),
         sep_token=getattr(tok, "sep_token", None), pad_token=getattr(tok, "pad_token", None),
@@ -545,84 +584,82 @@ def _hf_settings(tok) -> Dict[str, Any]:
     specials = {k: (str(v) if v is not None else None) for k, v in specials.items()}
     if specials["unk_token"] is None:
         specials.pop("unk_token")
+    return specials
 
-    backend = getattr(tok, "backend_tokenizer", None)
-    if backend is not None:  # a fast tokenizer: read what the Rust side really does
-        state = json.loads(backend.to_str())
-        model = state.get("model") or {}
-        mtype = model.get("type")
-        pre = state.get("pre_tokenizer") or {}
-        if mtype != "WordPiece":
-            kind = _KIND_NAMES.get(mtype, str(mtype))
-            if mtype == "BPE" and "ByteLevel" in json.dumps(pre):
-                kind = "byte-level BPE"
-            raise _not_wordpiece(name, kind)
-        if pre.get("type") != "BertPreTokenizer":
-            raise ExportError(
-                f"tokenizer of {name!r} is WordPiece but pre-tokenizes with {pre.get('type')!r}, not "
-                "BertPreTokenizer; it cannot run in-graph; tokenize outside the model")
-        norm = state.get("normalizer")
-        if norm is None:
-            options = dict(lower_case=False, strip_accents=False, tokenize_chinese_chars=False, clean_text=False)
-        elif norm.get("type") == "BertNormalizer":
-            options = dict(lower_case=bool(norm.get("lowercase", True)), strip_accents=norm.get("strip_accents"),
-                           tokenize_chinese_chars=bool(norm.get("handle_chinese_chars", True)),
-                           clean_text=bool(norm.get("clean_text", True)))
-        else:
-            raise ExportError(
-                f"tokenizer of {name!r} normalizes with {norm.get('type')!r}, not BertNormalizer; it cannot "
-                "run in-graph; tokenize outside the model")
-        vocab_map = model["vocab"]
-        tokens = [None] * len(vocab_map)
-        for t, i in vocab_map.items():
-            if not 0 <= i < len(tokens) or tokens[i] is not None:
-                raise ExportError(f"tokenizer of {name!r} has a vocab with gaps in its ids; it cannot run in-graph")
-            tokens[i] = t
-        unk = model.get("unk_token", specials.get("unk_token", "[UNK]"))
-        specials["unk_token"] = unk
-        options.update(
-            vocab=tokens, suffix_indicator=model.get("continuing_subword_prefix", "##"),
-            max_input_chars_per_word=int(model.get("max_input_chars_per_word", 100)))
-        named = set(v for v in specials.values() if v)
-        extra = []
-        for added in state.get("added_tokens", []):
-            content = added["content"]
-            if vocab_map.get(content) != added["id"]:
-                raise ExportError(
-                    f"tokenizer of {name!r} has added token {content!r} outside its WordPiece vocab; "
-                    "it cannot run in-graph; tokenize outside the model")
-            if added.get("normalized") or added.get("lstrip") or added.get("rstrip") or added.get("single_word"):
-                raise ExportError(
-                    f"tokenizer of {name!r} has added token {content!r} with normalized/lstrip/rstrip/"
-                    "single_word matching; it cannot run in-graph; tokenize outside the model")
-            if content not in named:
-                extra.append(content)
-        options.update(specials)
-        options["extra_special_tokens"] = extra
-        options["split_special_tokens"] = bool(getattr(tok, "split_special_tokens", False))
-        return options
 
-    # A slow (Python) tokenizer.
-    if not all(hasattr(tok, a) for a in ("vocab", "wordpiece_tokenizer", "basic_tokenizer")):
-        if hasattr(tok, "sp_model") or hasattr(tok, "sp_model_kwargs"):
-            kind = "SentencePiece"
-        elif hasattr(tok, "byte_encoder"):
+def _hf_fast_settings(tok, name: str, state: Dict[str, Any], specials: Dict[str, Optional[str]]) -> Dict[str, Any]:
+    """Constructor kwargs from a fast tokenizer's ``tokenizer.json`` state."""
+    model = state.get("model") or {}
+    _check_fast_pipeline(name, model, state.get("pre_tokenizer") or {})
+    options = _fast_normalizer_options(name, state.get("normalizer"))
+    vocab_map = model["vocab"]
+    tokens = [None] * len(vocab_map)
+    for t, i in vocab_map.items():
+        if not 0 <= i < len(tokens) or tokens[i] is not None:
+            raise ExportError(f"tokenizer of {name!r} has a vocab with gaps in its ids; it cannot run in-graph")
+        tokens[i] = t
+    unk = model.get("unk_token", specials.get("unk_token", "[UNK]"))
+    specials["unk_token"] = unk
+    options.update(
+        vocab=tokens, suffix_indicator=model.get("continuing_subword_prefix", "##"),
+        max_input_chars_per_word=int(model.get("max_input_chars_per_word", 100)))
+    extra = _fast_extra_special_tokens(name, state, vocab_map, set(v for v in specials.values() if v))
+    options.update(specials)
+    options["extra_special_tokens"] = extra
+    options["split_special_tokens"] = bool(getattr(tok, "split_special_tokens", False))
+    return options
+
+
+def _check_fast_pipeline(name: str, model: Dict[str, Any], pre: Dict[str, Any]) -> None:
+    """ExportError unless the model is WordPiece and the pre-tokenizer BertPreTokenizer."""
+    mtype = model.get("type")
+    if mtype != "WordPiece":
+        kind = _KIND_NAMES.get(mtype, str(mtype))
+        if mtype == "BPE" and "ByteLevel" in json.dumps(pre):
             kind = "byte-level BPE"
-        elif hasattr(tok, "bpe_ranks"):
-            kind = "BPE"
-        else:
-            kind = f"a {type(tok).__name__}"
         raise _not_wordpiece(name, kind)
-    if not getattr(tok, "do_basic_tokenize", True):
-        raise ExportError(f"tokenizer of {name!r} has do_basic_tokenize=False; it cannot run in-graph; "
-                          "tokenize outside the model")
+    if pre.get("type") != "BertPreTokenizer":
+        raise ExportError(
+            f"tokenizer of {name!r} is WordPiece but pre-tokenizes with {pre.get('type')!r}, not "
+            "BertPreTokenizer; it cannot run in-graph; tokenize outside the model")
+
+
+def _fast_normalizer_options(name: str, norm: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Normalization kwargs from a fast tokenizer's normalizer (None or BertNormalizer)."""
+    if norm is None:
+        return dict(lower_case=False, strip_accents=False, tokenize_chinese_chars=False, clean_text=False)
+    if norm.get("type") == "BertNormalizer":
+        return dict(lower_case=bool(norm.get("lowercase", True)), strip_accents=norm.get("strip_accents"),
+                    tokenize_chinese_chars=bool(norm.get("handle_chinese_chars", True)),
+                    clean_text=bool(norm.get("clean_text", True)))
+    raise ExportError(
+        f"tokenizer of {name!r} normalizes with {norm.get('type')!r}, not BertNormalizer; it cannot "
+        "run in-graph; tokenize outside the model")
+
+
+def _fast_extra_special_tokens(name: str, state: Dict[str, Any], vocab_map: Dict[str, int],
+                               named: set) -> List[str]:
+    """Added tokens of a fast tokenizer that are not named special tokens; checks each can be matched."""
+    extra = []
+    for added in state.get("added_tokens", []):
+        content = added["content"]
+        if vocab_map.get(content) != added["id"]:
+            raise ExportError(
+                f"tokenizer of {name!r} has added token {content!r} outside its WordPiece vocab; "
+                "it cannot run in-graph; tokenize outside the model")
+        if added.get("normalized") or added.get("lstrip") or added.get("rstrip") or added.get("single_word"):
+            raise ExportError(
+                f"tokenizer of {name!r} has added token {content!r} with normalized/lstrip/rstrip/"
+                "single_word matching; it cannot run in-graph; tokenize outside the model")
+        if content not in named:
+            extra.append(content)
+    return extra
+
+
+def _hf_slow_settings(tok, name: str, specials: Dict[str, Optional[str]]) -> Dict[str, Any]:
+    """Constructor kwargs from a slow (Python) BERT-style tokenizer."""
+    _check_slow_tokenizer(tok, name)
     basic = tok.basic_tokenizer
-    if getattr(basic, "never_split", None):
-        raise ExportError(f"tokenizer of {name!r} has never_split={sorted(basic.never_split)!r}; it cannot run "
-                          "in-graph; tokenize outside the model")
-    if getattr(basic, "do_split_on_punc", True) is False:
-        raise ExportError(f"tokenizer of {name!r} has do_split_on_punc=False; it cannot run in-graph; "
-                          "tokenize outside the model")
     vocab_map = dict(tok.vocab)
     tokens = [None] * (max(vocab_map.values()) + 1)
     for t, i in vocab_map.items():
@@ -645,6 +682,30 @@ def _hf_settings(tok) -> Dict[str, Any]:
         max_input_chars_per_word=int(tok.wordpiece_tokenizer.max_input_chars_per_word),
         extra_special_tokens=extra, split_special_tokens=bool(getattr(tok, "split_special_tokens", False)),
         **specials)
+
+
+def _check_slow_tokenizer(tok, name: str) -> None:
+    """ExportError unless a slow tokenizer is a WordPiece one whose options can run in-graph."""
+    if not all(hasattr(tok, a) for a in ("vocab", "wordpiece_tokenizer", "basic_tokenizer")):
+        if hasattr(tok, "sp_model") or hasattr(tok, "sp_model_kwargs"):
+            kind = "SentencePiece"
+        elif hasattr(tok, "byte_encoder"):
+            kind = "byte-level BPE"
+        elif hasattr(tok, "bpe_ranks"):
+            kind = "BPE"
+        else:
+            kind = f"a {type(tok).__name__}"
+        raise _not_wordpiece(name, kind)
+    if not getattr(tok, "do_basic_tokenize", True):
+        raise ExportError(f"tokenizer of {name!r} has do_basic_tokenize=False; it cannot run in-graph; "
+                          "tokenize outside the model")
+    basic = tok.basic_tokenizer
+    if getattr(basic, "never_split", None):
+        raise ExportError(f"tokenizer of {name!r} has never_split={sorted(basic.never_split)!r}; it cannot run "
+                          "in-graph; tokenize outside the model")
+    if getattr(basic, "do_split_on_punc", True) is False:
+        raise ExportError(f"tokenizer of {name!r} has do_split_on_punc=False; it cannot run in-graph; "
+                          "tokenize outside the model")
 
 
 # ------------------------------------------------------------------ packing
