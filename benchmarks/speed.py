@@ -15,10 +15,10 @@ held-out set. Ways:
                     prediction with fixed padding in input order
     b               tfbert defaults: create_classifier(precision="auto"), make_dataset
                     (tokenize once, length bucketing), train_classifier, predict_logits
-    c_no_bucketing  (b) with fixed padding to L in training (bucketing=False, pad_to=L)
+    c_no_bucketing  (b) with fixed padding to L in training (recipes.fixed_padding_dataset)
                     and in prediction (input order, padded to L)
     c_float32       (b) with precision="float32"
-    c_no_cache      (b) with cache_tokens=False (tokenize in the pipeline every epoch)
+    c_no_cache      (b) but tokenizing in the pipeline every epoch (recipes.per_epoch_tokenizing_dataset)
     c_xla           (b) with jit_compile=True, static_shapes=True (XLA; one compilation per bucket)
     c_xla_fixed     (c_no_bucketing) with jit_compile=True (one shape, one compilation)
 
@@ -60,10 +60,10 @@ IMDB_ARCHIVE = Path("/work/shared/data/imdb/aclImdb_v1_labeled.tar.gz")
 WAYS = {
     "a": "usual recipe: HF tokenizer padding=max_length up front, TFAutoModel, float32, fixed-shape batches",
     "b": "tfbert defaults: precision=auto (bfloat16 here), tokenize once, length bucketing, sorted prediction",
-    "c_no_bucketing": ("(b) but fixed padding to L: make_dataset(bucketing=False, pad_to=L); "
+    "c_no_bucketing": ("(b) but fixed padding to L: recipes.fixed_padding_dataset(pad_to=L); "
                        "prediction padded to L in input order"),
     "c_float32": "(b) but precision=float32",
-    "c_no_cache": "(b) but cache_tokens=False (texts tokenized in the tf.data pipeline every epoch; same length buckets)",
+    "c_no_cache": "(b) but recipes.per_epoch_tokenizing_dataset (texts tokenized in the tf.data pipeline every epoch; same length buckets)",
     "c_xla": ("(b) with jit_compile=True and static_shapes=True (XLA; batches padded to their bucket's upper bound, "
               "prediction to multiples of 32 tokens, so one compilation per bucket)"),
     "c_xla_fixed": "(c_no_bucketing) with jit_compile=True (a single shape)",
@@ -350,6 +350,8 @@ def child_way(task: dict) -> dict:
     from tfbert.pipeline import sorted_batches
     from tfbert.training import make_dataset, predict_logits, train_classifier
 
+    import recipes
+
     way, cfg = task["way"], task["cfg"]
     L, steps, warm = cfg["seq_length"], cfg["steps"], cfg["warmup"]
     with open(task["data_path"], "rb") as f:
@@ -416,34 +418,34 @@ def child_way(task: dict) -> dict:
     else:
         precision = "float32" if way == "c_float32" else "auto"
         model = tfbert.create_classifier(MODEL, head="dense", seq_length=L, precision=precision)
-        info = model.tfbert
         res["build_s"] = time.perf_counter() - t0
-        res["precision"] = info.precision
+        res["precision"] = model.precision
         fixed = way in ("c_no_bucketing", "c_xla_fixed")
         opts = dict(batch_size=BATCH, shuffle=True, seed=SEED)
+        build = make_dataset
         if fixed:
-            opts.update(bucketing=False, pad_to=L)
+            build, opts["pad_to"] = recipes.fixed_padding_dataset, L
         if way == "c_no_cache":
-            opts.update(cache_tokens=False)
+            build = recipes.per_epoch_tokenizing_dataset
         if way == "c_xla":
             opts.update(static_shapes=True)
-        res["make_dataset_options"] = {k: v for k, v in opts.items()}
+        res["make_dataset_options"] = {"function": build.__name__, **opts}
         t = time.perf_counter()
-        train_ds = make_dataset(model, train_texts, train_labels, **opts)
+        train_ds = build(model, train_texts, train_labels, **opts)
         res["prep_s"] = time.perf_counter() - t
-        batches = describe_batches(make_dataset(model, train_texts, train_labels, **opts).repeat().take(steps),
+        batches = describe_batches(build(model, train_texts, train_labels, **opts).repeat().take(steps),
                                    "input_word_ids", "input_mask")
         t = time.perf_counter()
         train_classifier(model, train_ds.repeat().take(steps), epochs=1, learning_rate=LEARNING_RATE,
                          warmup_ratio=0.1, weight_decay=0.01, clip_norm=1.0, seed=SEED, callbacks=[timer],
                          verbose=0, jit_compile=jit)
         res["fit_s"] = time.perf_counter() - t
-        pre = info.preprocessor
+        pre = model.preprocessor
 
         if fixed:
             def predict(texts):
-                ds = make_dataset(model, texts, batch_size=PREDICT_BATCH, bucketing=False, pad_to=L)
-                return info.core.predict(ds, verbose=0)
+                ds = recipes.fixed_padding_dataset(model, texts, batch_size=PREDICT_BATCH, pad_to=L)
+                return model.core.predict(ds, verbose=0)
 
             predict_shapes = lambda texts: fixed_predict_shapes(texts, L)  # noqa: E731
         else:

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tfbert
-from tfbert import convert
+from tfbert import conversion_cache, convert
 from tfbert.testing import toy_texts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,8 @@ def converted(tiny_hf_dir, tmp_path_factory):
                           preprocess="converted:tiny-hf-conv/preprocess", max_seq_length=128)
     try:
         spec = tfbert.get_spec("tiny-hf-conv-tfhub")
-        encoder_path = spec.encoder_path  # converts here
+        assert spec.encoder_path == "converted:tiny-hf-conv/encoder"  # reading the registry converts nothing
+        encoder_path = conversion_cache.resolve_handle(spec.encoder_path)  # converts here
         yield {"hf": tiny_hf_dir, "out": str(Path(encoder_path).parent), "cache": cache}
     finally:
         if old is None:
@@ -55,7 +56,7 @@ def _hf_ids(tokenizer, texts, length):
 
 def test_layout_and_conversion_record(converted):
     out = Path(converted["out"])
-    assert out == convert.converted_dir("tiny-hf-conv")
+    assert out == conversion_cache.converted_dir("tiny-hf-conv")
     assert out.parent == Path(converted["cache"]) / "converted"
     assert {p.name for p in out.iterdir()} == {"encoder", "preprocess", "vocab.txt",
                                                "tfbert_conversion.json"}
@@ -108,32 +109,32 @@ def test_preprocess_ids_equal_hf_tokenizer(converted, hf):
 def test_create_classifier_on_converted_folder(converted):
     texts, labels = toy_texts(8, seed=3)
     model = tfbert.create_classifier(converted["out"], head="dense", seq_length=16)
-    assert model.tfbert.takes_strings and model.tfbert.spec.backend == "tfhub"
+    assert model.takes_strings and model.spec.backend == "tfhub"
     assert model(tf.constant(texts)).shape == (8, 1)
-    assert len(model.tfbert.encoder().trainable_weights) == 39  # fine-tunable, all of it
-    pieces, _ = model.tfbert.preprocessor.tokenize("The MOVIE was great!")
+    assert len(model.encoder.trainable_weights) == 39  # fine-tunable, all of it
+    pieces, _ = model.preprocessor.tokenize("The MOVIE was great!")
     assert pieces == ["[CLS]", "the", "movie", "was", "great", "!", "[SEP]"]
 
 
 def test_second_use_reads_the_cache(converted, monkeypatch):
-    convert._READY.clear()
+    conversion_cache._READY.clear()
 
     def boom(*args, **kwargs):
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(convert, "convert_checkpoint", boom)
+    monkeypatch.setattr(conversion_cache, "convert_checkpoint", boom)
     spec = tfbert.get_spec("tiny-hf-conv-tfhub")
-    assert spec.encoder_path == os.path.join(converted["out"], "encoder")
-    assert spec.preprocess_path == os.path.join(converted["out"], "preprocess")
+    assert conversion_cache.resolve_handle(spec.encoder_path) == os.path.join(converted["out"], "encoder")
+    assert conversion_cache.resolve_handle(spec.preprocess_path) == os.path.join(converted["out"], "preprocess")
 
 
 def test_cache_goes_stale_when_the_source_changes(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    before = convert._fingerprint(str(tmp_path), None)
-    assert convert._fingerprint(str(tmp_path), None) == before
+    before = convert.source_fingerprint(str(tmp_path), None)
+    assert convert.source_fingerprint(str(tmp_path), None) == before
     (tmp_path / "config.json").write_text('{"changed": 1}')
-    assert convert._fingerprint(str(tmp_path), None) != before
-    assert not convert._is_current(tmp_path / "missing", before)
+    assert convert.source_fingerprint(str(tmp_path), None) != before
+    assert not conversion_cache._is_current(tmp_path / "missing", before)
 
 
 def test_existing_output_folder_and_bad_seq_length(converted, tmp_path):
@@ -222,12 +223,12 @@ def test_handles_and_registry_entry():
     assert spec.encoder == "converted:minilm-l6-h384-uncased/encoder"
     assert spec.preprocess == "converted:minilm-l6-h384-uncased/preprocess"
     with pytest.raises(tfbert.ConfigError, match="bad handle 'converted:x'"):
-        tfbert.registry.resolve_handle("converted:x")
+        conversion_cache.resolve_handle("converted:x")
     with pytest.raises(tfbert.ConfigError, match="cannot convert 'roberta-base': tokenizer type "
                                                  "'bpe' is not supported"):
         convert.convert_checkpoint("roberta-base", "unused")
     with pytest.raises(tfbert.ConfigError, match="must name a HuggingFace registry entry"):
-        tfbert.registry.resolve_handle("converted:small_bert/bert_en_uncased_L-2_H-128_A-2/encoder")
+        conversion_cache.resolve_handle("converted:small_bert/bert_en_uncased_L-2_H-128_A-2/encoder")
 
 
 @pytest.mark.slow

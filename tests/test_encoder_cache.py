@@ -20,11 +20,12 @@ def _varied_texts(n, seed):
 def test_head_on_cached_outputs_gives_the_models_logits(tiny_models, backend, head):
     model = tfbert.create_classifier(tiny_models[backend], head=head, seq_length=32, train_encoder=False)
     texts, _ = _varied_texts(40, seed=1)
-    features_model, head_model = model.tfbert.head_split()
-    pre = model.tfbert.preprocessor
+    features_model, head_model = model.head_split()
+    pre = model.preprocessor
     ids = ids_dataset(pre.token_ids(texts), batch_size=16, bucketing=False, pad_id=pre.pad_id,
                       input_names=pre.input_names)
-    per_token = head in encoder_cache.PER_TOKEN_HEADS
+    per_token = model.head_spec.per_token
+    assert per_token == (head == "bilstm")
     features, labels, batch_size = encoder_cache.compute_features(features_model, ids, per_token, verbose=False)
     assert labels is None and batch_size == 16
     assert (int(features.nrows()) if per_token else features.shape[0]) == 40
@@ -44,19 +45,19 @@ def test_training_on_cached_outputs_matches_training_through_the_encoder(tiny_mo
         kwargs["lstm_dropout"] = 0.0
     through = tfbert.create_classifier("tiny-hf", **kwargs)
     cached = tfbert.create_classifier("tiny-hf", **kwargs)
-    cached.tfbert.core.set_weights(through.tfbert.core.get_weights())
-    encoder_before = [w.copy() for w in cached.tfbert.encoder().get_weights()]
+    cached.core.set_weights(through.core.get_weights())
+    encoder_before = [w.copy() for w in cached.encoder.get_weights()]
 
     ids_ds = make_dataset(through, texts, labels, batch_size=16, bucketing=False)
     feat_ds = make_dataset(cached, texts, labels, batch_size=16, encoder_outputs=True, verbose=False)
     assert int(feat_ds.cardinality()) == int(ids_ds.cardinality()) == 4
     h1 = train_classifier(through, ids_ds, epochs=3, learning_rate=1e-2, seed=0, verbose=0).history
-    h2 = train_classifier(cached, feat_ds, epochs=3, learning_rate=1e-2, seed=0, verbose=0).history
+    h2 = train_classifier(cached, feat_ds, epochs=3, learning_rate=1e-2, seed=0, verbose=0, part="head").history
     np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-3)
     assert h2["loss"][-1] < h2["loss"][0]
     # float32 sums in another order (batch 64 vs 16, other padding) drift slightly over 12 steps at lr 1e-2
     np.testing.assert_allclose(predict_logits(cached, texts), predict_logits(through, texts), rtol=1e-3, atol=1e-3)
-    for before, after in zip(encoder_before, cached.tfbert.encoder().get_weights()):
+    for before, after in zip(encoder_before, cached.encoder.get_weights()):
         np.testing.assert_array_equal(before, after)
 
 
@@ -65,7 +66,8 @@ def test_cached_outputs_learn_the_toy_task_with_shuffling(tiny_models):
     model = tfbert.create_classifier("tiny-tfhub", head="bilstm", seq_length=16)
     train_ds = make_dataset(model, texts, labels, batch_size=16, shuffle=True, encoder_outputs=True, verbose=False)
     valid_ds = make_dataset(model, texts[:32], labels[:32], batch_size=16, encoder_outputs=True, verbose=False)
-    history = train_classifier(model, train_ds, valid_ds, epochs=8, learning_rate=1e-2, seed=0, verbose=0).history
+    history = train_classifier(model, train_ds, valid_ds, epochs=8, learning_rate=1e-2, seed=0, verbose=0,
+                               part="head").history
     assert history["loss"][-1] < 0.7 * history["loss"][0]
     assert "val_accuracy" in history
     assert ((predict_logits(model, texts)[:, 0] > 0) == labels).mean() >= 0.8
@@ -81,7 +83,7 @@ def test_cache_plan_respects_the_memory_cap(tiny_models, monkeypatch):
     model = tfbert.create_classifier("tiny-hf", head="bilstm", seq_length=32)
     texts, _ = toy_texts(50, seed=4)
     fits, megabytes = encoder_cache.plan(model, [texts, None])
-    tokens = int(model.tfbert.preprocessor.token_ids(texts).row_lengths().numpy().sum())
+    tokens = int(model.preprocessor.token_ids(texts).row_lengths().numpy().sum())
     assert fits and megabytes == pytest.approx(tokens * 32 * 4 / 2**20)
     monkeypatch.setenv("TFBERT_ENCODER_CACHE_MB", "0")
     assert encoder_cache.plan(model, [texts])[0] is False

@@ -87,7 +87,7 @@ def get_export(key, root, tiny_hf_dir):
         name, class_names = CASES[key]
         texts, labels = toy_texts(48, num_classes=len(class_names), seed=3)
         model = tfbert.create_classifier(name, head="dense", seq_length=16, class_names=class_names)
-        history = train_classifier(model, make_dataset(model, texts, labels, batch_size=16, pad_to=16),
+        history = train_classifier(model, make_dataset(model, texts, labels, batch_size=16, bucketing=False),
                                    epochs=2, learning_rate=5e-3, seed=0, verbose=0)
         config = {"model": name, "head": "dense", "seq_length": 16, "epochs": 2, "learning_rate": 5e-3}
         metrics = {"accuracy": history.history["accuracy"][-1], "loss": np.float32(history.history["loss"][-1])}
@@ -177,7 +177,7 @@ def test_hf_export_equals_keras_model_on_python_tokenized_inputs(exported):
     out = serve(text=tf.constant(STRINGS))
     np.testing.assert_allclose(out["probabilities"].numpy(), keras_probabilities(model, STRINGS), atol=1e-5)
     # the in-graph token counts are the HF tokenizer's (before truncation)
-    hf = model.tfbert.preprocessor.hf_tokenizer
+    hf = model.preprocessor.hf_tokenizer
     expected = [len(hf(t, truncation=False)["input_ids"]) for t in STRINGS]
     assert out["num_tokens"].numpy().tolist() == expected
 
@@ -208,7 +208,7 @@ def test_export_folder_layout_and_metadata(exported):
     meta = read_export_info(folder)
     assert meta["class_names"] == class_names and meta["num_classes"] == 3
     assert meta["seq_length"] == 16
-    assert meta["model"] == json.loads(json.dumps(model.tfbert.spec.to_dict()))
+    assert meta["model"] == json.loads(json.dumps(model.spec.to_dict()))
     assert meta["model"]["name"] == "tiny-hf"
     assert meta["tokenizer"]["kind"] == "in_graph" and meta["tokenizer"]["type"] == "wordpiece"
     assert meta["config"]["learning_rate"] == 5e-3 and meta["head"] == "dense"
@@ -238,8 +238,8 @@ def test_bpe_tokenizer_falls_back_to_python_side_with_one_warning(exported, capl
 def test_mixed_bfloat16_model_exports_float32_outputs(tiny_models, tmp_path):
     model = tfbert.create_classifier("tiny-tfhub", head="dense", seq_length=8, num_classes=3,
                                      precision="bfloat16")
-    assert model.tfbert.precision == "bfloat16"
-    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in model.tfbert.core.layers)
+    assert model.precision == "bfloat16"
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in model.core.layers)
     folder = export_classifier(model, tmp_path / "mp")
     out = tf.saved_model.load(str(folder)).signatures["serving_default"](text=tf.constant(["good", ""]))
     assert out["probabilities"].dtype == tf.float32 and out["logits"].dtype == tf.float32
@@ -264,15 +264,10 @@ def test_export_errors(exported, tmp_path):
 
 
 def test_export_info_cli(exported, capsys):
-    import argparse
-
-    from tfbert.export import add_export_info_parser
+    from tfbert.cli import main
 
     _, folder, _ = exported("hf3")
-    parser = argparse.ArgumentParser(prog="tfbert")
-    add_export_info_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["export-info", str(folder)])
-    assert args.func(args) == 0
+    assert main(["export-info", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "classes:    neg, pos, neu" in out and "wordpiece (in-graph)" in out
     assert "inputs:     text string [batch]" in out and "accuracy" in out

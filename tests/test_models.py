@@ -12,7 +12,7 @@ BACKENDS = ["tfhub", "huggingface"]
 
 
 def _encoder_weights(model):
-    return [w.numpy().copy() for w in model.tfbert.encoder().weights]
+    return [w.numpy().copy() for w in model.encoder.weights]
 
 
 # (head, train_encoder): each head with its default, plus cls_bn fine-tuned,
@@ -27,12 +27,12 @@ def test_build_train_predict(tiny_models, backend, head, train_encoder):
     texts, labels = toy_texts(64, num_classes=2, seed=1)
     model = tfbert.create_classifier(tiny_models[backend], head=head, seq_length=16,
                                      class_names=["neg", "pos"], train_encoder=train_encoder)
-    info = model.tfbert
+    info = model
     assert info.class_names == ["neg", "pos"] and info.num_outputs == 1
     assert info.takes_strings == (backend == "tfhub")
     frozen = not info.train_encoder
     assert frozen is (head != "dense" and train_encoder is None)
-    assert info.encoder().trainable is (not frozen)
+    assert info.encoder.trainable is (not frozen)
     encoder_before = _encoder_weights(model)
 
     ds = make_dataset(model, texts, labels, batch_size=16, shuffle=True, seed=0)
@@ -63,22 +63,22 @@ def test_build_train_predict(tiny_models, backend, head, train_encoder):
 def test_multiclass_learns_with_sparse_crossentropy(tiny_models, backend):
     texts, labels = toy_texts(90, num_classes=3, seed=2)
     model = tfbert.create_classifier(tiny_models[backend], head="bilstm", seq_length=16, num_classes=3)
-    assert model.tfbert.num_outputs == 3
+    assert model.num_outputs == 3
     ds = make_dataset(model, texts, labels, batch_size=16, shuffle=True)
     history = train_classifier(model, ds, epochs=10, learning_rate=1e-2, seed=0, verbose=0)
-    assert type(model.tfbert.core.loss).__name__ == "SparseCategoricalCrossentropy"
+    assert type(model.core.loss).__name__ == "SparseCategoricalCrossentropy"
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
     assert predict_logits(model, texts[:7]).shape == (7, 3)
 
 
 def test_train_encoder_flag_overrides_head_default(tiny_models):
     model = tfbert.create_classifier("tiny-hf", head="dense", train_encoder=False, seq_length=8)
-    assert not model.tfbert.encoder().trainable
+    assert not model.encoder.trainable
     model = tfbert.create_classifier("tiny-hf", head="cls_bn", train_encoder=True, seq_length=8,
                                      hidden_units=16, dropout=0.5)
-    assert model.tfbert.encoder().trainable
-    assert model.tfbert.core.get_layer("head_dense").units == 16
-    assert model.tfbert.core.get_layer("head_dropout").rate == 0.5
+    assert model.encoder.trainable
+    assert model.core.get_layer("head_dense").units == 16
+    assert model.core.get_layer("head_dropout").rate == 0.5
 
 
 def test_unknown_head_and_bad_head_option(tiny_models):
@@ -100,9 +100,9 @@ def test_sequence_length_above_model_limit(tiny_models):
 
 def test_bad_labels_and_empty_data(tiny_models):
     model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=8)
-    with pytest.raises(tfbert.DataError, match="label 2 is out of range for 2 classes"):
+    with pytest.raises(tfbert.DataError, match="label id 2 at position 1 is outside 0..1 for a 2-class model"):
         make_dataset(model, ["a", "b"], [0, 2])
-    with pytest.raises(tfbert.DataError, match="labels must be class ids"):
+    with pytest.raises(tfbert.DataError, match="expected integers; encode the labels"):
         make_dataset(model, ["a", "b"], ["neg", "pos"])
     with pytest.raises(tfbert.DataError, match="no examples"):
         make_dataset(model, [], [])
@@ -125,3 +125,31 @@ def test_both_backends_tokenize_the_same_vocabulary_identically(tiny_models):
     hf = tfbert.create_preprocessor("tiny-hf", seq_length=16).tokenize("The MOVIE was great!")
     assert hub == hf
     assert hub[0] == ["[CLS]", "the", "movie", "was", "great", "!", "[SEP]"]
+
+
+def test_text_classifier_parts_are_public_and_explicit(tiny_models):
+    model = tfbert.create_classifier("tiny-tfhub", head="cls_bn", seq_length=16, class_names=["neg", "pos"])
+    assert isinstance(model, tfbert.TextClassifier)
+    assert model.preprocessor.in_graph and model.takes_strings
+    assert model.encoder is model.core.get_layer("encoder") and not model.encoder.trainable
+    assert (model.head_name, model.num_classes, model.num_outputs, model.seq_length) == ("cls_bn", 2, 1, 16)
+    encoder_part, head_part = model.head_split()
+    assert model.part("model") is model and model.part("core") is model.core and model.part("head") is head_part
+    ids = model.preprocessor(["a good movie"])
+    np.testing.assert_allclose(model(tf.constant(["a good movie"])), model.core(ids), atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_text_classifier_saves_and_reloads_like_any_keras_model(tiny_models, backend, tmp_path):
+    texts, _ = toy_texts(6, seed=2)
+    model = tfbert.create_classifier(tiny_models[backend], head="dense", seq_length=16)
+    inputs = tf.constant(texts) if model.takes_strings else model.preprocessor(texts)
+    before = model.predict(inputs, verbose=0)
+    model.save_weights(str(tmp_path / "weights.h5"))
+    twin = tfbert.create_classifier(tiny_models[backend], head="dense", seq_length=16)
+    twin.load_weights(str(tmp_path / "weights.h5"))
+    np.testing.assert_allclose(twin.predict(inputs, verbose=0), before, atol=1e-6)
+    if backend == "tfhub":  # a SavedModel of the whole string-in model
+        model.save(str(tmp_path / "saved"))
+        loaded = tf.saved_model.load(str(tmp_path / "saved"))
+        np.testing.assert_allclose(loaded(inputs, training=False), before, atol=1e-5)

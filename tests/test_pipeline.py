@@ -58,35 +58,8 @@ def test_predictions_come_back_in_input_order(tiny_models, backend):
     sorted_logits = predict_logits(model, texts, batch_size=8)
     one_by_one = np.concatenate([predict_logits(model, [t]) for t in texts[:10]])
     np.testing.assert_allclose(sorted_logits[:10], one_by_one, atol=1e-5)
-    plain = model.tfbert.core.predict(make_dataset(model, texts, bucketing=False, batch_size=37), verbose=0)
+    plain = model.core.predict(make_dataset(model, texts, bucketing=False, batch_size=37), verbose=0)
     np.testing.assert_allclose(sorted_logits, plain, atol=1e-5)
-
-
-@pytest.mark.parametrize("backend", ["tfhub", "huggingface"])
-def test_tokenize_once_matches_the_per_epoch_pipeline(tiny_models, backend):
-    model = tfbert.create_classifier(tiny_models[backend], head="dense", seq_length=16)
-    texts, labels = toy_texts(20, seed=4)
-    cached = make_dataset(model, texts, labels, batch_size=20, bucketing=False, pad_to=16)
-    per_epoch = make_dataset(model, texts, labels, batch_size=20, cache_tokens=False, pad_to=16)
-    (a, ya), (b, yb) = next(iter(cached)), next(iter(per_epoch))
-    for key in a:
-        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
-    np.testing.assert_array_equal(ya.numpy(), yb.numpy())
-
-
-@pytest.mark.parametrize("backend", ["tfhub", "huggingface"])
-def test_per_epoch_tokenizing_keeps_the_same_length_buckets(tiny_models, backend):
-    model = tfbert.create_classifier(tiny_models[backend], head="dense", seq_length=32)
-    texts, labels = toy_texts(48, seed=6)
-    texts = [t * (1 + i % 5) for i, t in enumerate(texts)]
-    cached = list(make_dataset(model, texts, labels, batch_size=4))
-    per_epoch = list(make_dataset(model, texts, labels, batch_size=4, cache_tokens=False))
-    assert len(cached) == len(per_epoch) > 12 / 4
-    for (a, ya), (b, yb) in zip(cached, per_epoch):
-        np.testing.assert_array_equal(a["input_word_ids"].numpy(), b["input_word_ids"].numpy())
-        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
-    widths = {int(f["input_word_ids"].shape[1]) for f, _ in per_epoch}
-    assert len(widths) > 1, "per-epoch batches should be padded to their own longest"
 
 
 def test_static_shapes_bound_the_number_of_batch_lengths():
@@ -115,9 +88,9 @@ def test_static_shape_prediction_matches_dynamic(tiny_models):
     dynamic = predict_logits(model, texts, batch_size=8)
     static = predict_logits(model, texts, batch_size=8, static_shapes=True)
     np.testing.assert_allclose(static, dynamic, atol=1e-5)
-    ids = model.tfbert.preprocessor.token_ids(texts)
+    ids = model.preprocessor.token_ids(texts)
     from tfbert.pipeline import STATIC_MULTIPLE, sorted_batches
-    ds, _ = sorted_batches(ids, 8, 0, model.tfbert.preprocessor.input_names, static_shapes=True)
+    ds, _ = sorted_batches(ids, 8, 0, model.preprocessor.input_names, static_shapes=True)
     assert all(int(f["input_word_ids"].shape[1]) % STATIC_MULTIPLE == 0 for f in ds)
 
 
@@ -138,8 +111,8 @@ def test_mixed_bfloat16_model_learns_and_gives_float32_outputs(tiny_models):
     import tf_keras as keras
     texts, labels = toy_texts(64, seed=1)
     model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=16, precision="bfloat16")
-    assert model.tfbert.precision == "bfloat16"
-    assert model.tfbert.encoder().compute_dtype == "bfloat16"
+    assert model.precision == "bfloat16"
+    assert model.encoder.compute_dtype == "bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"  # not leaked
     ds = make_dataset(model, texts, labels, batch_size=16, shuffle=True)
     history = train_classifier(model, ds, epochs=10, learning_rate=1e-2, seed=0, verbose=0).history

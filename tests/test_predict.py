@@ -1,9 +1,8 @@
-"""tfbert.predict (Predictor, files, CLI) and tfbert.evaluate on exported tiny models.
+"""tfbert.predict (Predictor, files, CLI) on exported tiny models.
 
 The exports come from ``tests/test_export.py`` (made once per session).
 """
 
-import argparse
 import json
 import logging
 
@@ -12,8 +11,8 @@ import pandas as pd
 import pytest
 
 import tfbert
-from tfbert.evaluate import add_evaluate_parser, evaluate, run_evaluate
-from tfbert.predict import add_predict_parser, load, read_texts, run_predict
+from tfbert.cli import main as cli_main
+from tfbert.predict import load, read_texts
 from tfbert.testing import toy_texts
 
 from test_export import STRINGS, get_export, keras_probabilities  # noqa: E402  (shared exports)
@@ -42,11 +41,9 @@ def predictor(exported):
     return get
 
 
-def _cli(add_parser, argv):
-    parser = argparse.ArgumentParser(prog="tfbert")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+def _cli(argv):
+    """``tfbert ARGV`` in this process (one-line errors go to stderr, exit code 2)."""
+    return cli_main(argv)
 
 
 @pytest.mark.parametrize("key", ["hub2", "hf3"])
@@ -54,7 +51,7 @@ def test_predictor_returns_label_names_and_probabilities(exported, predictor, ke
     model, folder, class_names = exported(key)
     clf = predictor(key)
     assert clf.class_names == class_names and clf.seq_length == 16 and clf.takes_text
-    assert clf.spec["name"] == model.tfbert.spec.name and clf.config["epochs"] == 2
+    assert clf.spec["name"] == model.spec.name and clf.config["epochs"] == 2
     texts = toy_texts(10, num_classes=len(class_names), seed=11)[0] + ["", "재밌어요 😀"]
     results = clf.predict(texts, batch_size=4)
     assert len(results) == len(texts)
@@ -144,7 +141,7 @@ def test_read_texts_formats_and_non_utf8_line(tmp_path):
 
 def test_cli_predict_table_and_files(exported, tmp_path, capsys):
     _, folder, class_names = exported("hub2")
-    assert _cli(add_predict_parser, ["predict", str(folder), "a good movie", ""]) == 0
+    assert _cli(["predict", str(folder), "a good movie", ""]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["label", "score", "text"] and len(out) == 3
     assert out[1].split()[0] in class_names and out[1].endswith("a good movie")
@@ -152,8 +149,8 @@ def test_cli_predict_table_and_files(exported, tmp_path, capsys):
     inp = tmp_path / "texts.tsv"
     pd.DataFrame({"review": ["good", "bad", "the plot"]}).to_csv(inp, sep="\t", index=False)
     for name in ("preds.csv", "preds.jsonl"):
-        _cli(add_predict_parser, ["predict", str(folder), "--input", str(inp), "--text-column", "review",
-                                  "--output", str(tmp_path / name)])
+        assert _cli(["predict", str(folder), "--input", str(inp), "--text-column", "review",
+                     "--output", str(tmp_path / name)]) == 0
         assert "3 predictions written to" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "preds.csv")
     assert list(table.columns) == ["text", "label", "score", "score_neg", "score_pos"]
@@ -162,60 +159,7 @@ def test_cli_predict_table_and_files(exported, tmp_path, capsys):
     assert rows[0]["text"] == "good" and set(rows[0]["scores"]) == set(class_names)
     assert table["label"].tolist() == [r["label"] for r in rows]
 
-    with pytest.raises(tfbert.ConfigError, match="name the output file .csv or .jsonl"):
-        _cli(add_predict_parser, ["predict", str(folder), "x", "--output", str(tmp_path / "p.xlsx")])
-    with pytest.raises(tfbert.ConfigError, match="nothing to predict"):
-        _cli(add_predict_parser, ["predict", str(folder)])
-
-
-def test_evaluate_binary_with_label_names(exported, predictor, tmp_path):
-    _, folder, class_names = exported("hub2")
-    texts, labels = toy_texts(20, num_classes=2, seed=21)
-    data = tmp_path / "reviews_test.csv"
-    pd.DataFrame({"sentence": texts, "sentiment": [class_names[i] for i in labels]}).to_csv(data, index=False)
-    report = evaluate(folder, data, text_column="sentence", label_column="sentiment",
-                      predictor=predictor("hub2"))
-    assert report["num_examples"] == 20 and report["class_names"] == class_names
-    assert 0.0 <= report["accuracy"] <= 1.0 and "roc_auc" in report and "f1_macro" in report
-    out = folder / "eval_reviews_test"
-    assert report["output_dir"] == str(out)
-    for suffix in ("metrics.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"):
-        assert (out / f"reviews_test_{suffix}").is_file(), suffix
-    matrix = pd.read_csv(out / "reviews_test_confusion_matrix.csv", index_col=0)
-    assert list(matrix.columns) == class_names and list(matrix.index) == class_names
-    assert matrix.values.sum() == 20
-    preds = pd.read_csv(out / "predictions.csv")
-    assert len(preds) == 20 and set(preds["predicted"]) <= set(class_names)
-    assert preds["correct"].mean() == pytest.approx(report["accuracy"])
-
-
-def test_evaluate_three_classes_with_ids_via_cli(exported, tmp_path, capsys):
-    _, folder, class_names = exported("hf3")
-    texts, labels = toy_texts(15, num_classes=3, seed=22)
-    data = tmp_path / "dev.jsonl"
-    data.write_text("".join(json.dumps({"text": t, "label": int(y)}, ensure_ascii=False) + "\n"
-                            for t, y in zip(texts, labels)), encoding="utf-8")
-    assert _cli(add_evaluate_parser, ["evaluate", str(folder), "--data", str(data),
-                                      "--output-dir", str(tmp_path / "rep")]) == 0
-    out = capsys.readouterr().out
-    assert "15 examples, 3 classes" in out and "Confusion matrix" in out and "neu" in out
-    assert "report written to" in out
-    saved = json.loads((tmp_path / "rep" / "dev_metrics.json").read_text(encoding="utf-8"))
-    assert saved["num_examples"] == 15 and sum(map(sum, saved["confusion_matrix"])) == 15
-    assert "roc_auc" not in saved
-
-
-def test_evaluate_bad_labels_and_files(exported, tmp_path):
-    _, folder, _ = exported("hub2")
-    frame = pd.DataFrame({"text": ["good", "bad", "meh"], "label": ["pos", "neg", "meh"]})
-    with pytest.raises(tfbert.DataError, match=r"1 label\(s\) .* \('meh'; first at data row 2\); "
-                                               r"its classes are neg, pos \(or ids 0..1\)"):
-        evaluate(folder, frame)
-    with pytest.raises(tfbert.DataError, match="'5'"):
-        evaluate(folder, pd.DataFrame({"text": ["a", "b"], "label": [0, 5]}))
-    with pytest.raises(tfbert.DataError, match="column 'label' not found"):
-        evaluate(folder, pd.DataFrame({"text": ["a"], "y": [1]}))
-    bad = tmp_path / "bad.csv"
-    bad.write_bytes(b"text,label\ngood,pos\n" + "나쁨,neg\n".encode("cp949"))
-    with pytest.raises(tfbert.DataError, match="line 3 of .*bad.csv is not UTF-8"):
-        evaluate(folder, bad)
+    assert _cli(["predict", str(folder), "x", "--output", str(tmp_path / "p.xlsx")]) == 2
+    assert "name the output file .csv or .jsonl" in capsys.readouterr().err
+    assert _cli(["predict", str(folder)]) == 2
+    assert capsys.readouterr().err.startswith("error: nothing to predict")

@@ -1,13 +1,12 @@
 """scripts/train.py sweeps: run folders, summary, resume, failures, curves."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from PIL import Image
 
-from tfbert.config import RunConfig, expand_grid, load_yaml_settings, run_name
+from tfbert.config import expand_grid
 from tfbert.sweep import run_sweep
 from tfbert.testing import toy_texts
 
@@ -117,29 +116,6 @@ def test_injected_crash_keeps_finished_runs(tiny_models, toy_csvs, tmp_path):
         run_sweep(more, verbose=0, runner=interrupted)
     summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
     assert list(summary["status"]) == ["interrupted"]
-
-
-def test_grid_from_flags_and_yaml(tmp_path):
-    path = tmp_path / "sweep.yaml"
-    path.write_text("model: tiny-hf\nepochs: 1\ngrid:\n  head: [dense, cls_bn]\n  learning_rate: [1e-3, 3e-5]\n")
-    configs = expand_grid(load_yaml_settings(path))
-    assert len(configs) == 4
-    assert {(c.head, c.learning_rate) for c in configs} == {
-        ("dense", 1e-3), ("dense", 3e-5), ("cls_bn", 1e-3), ("cls_bn", 3e-5)}
-    names = {run_name(c, ["head", "learning_rate"]) for c in configs}
-    assert len(names) == 4 and "tiny-hf__cls_bn__lr3e-05__lenauto__ep1__bs32__seed42" in names
-
-
-def test_bad_settings_are_one_line_errors(tmp_path):
-    import tfbert
-    with pytest.raises(tfbert.ConfigError, match="unknown setting.*colour"):
-        expand_grid({"colour": "red"})
-    with pytest.raises(tfbert.ConfigError, match="cannot take several values"):
-        expand_grid({"output_dir": ["a", "b"]})
-    with pytest.raises(tfbert.ConfigError, match="cannot read"):
-        expand_grid({"epochs": "many"})
-    with pytest.raises(tfbert.ConfigError, match="config file not found"):
-        load_yaml_settings(tmp_path / "nope.yaml")
 
 
 def test_cli_train_and_plot_round_trip(tiny_models, toy_csvs, tmp_path, capsys):

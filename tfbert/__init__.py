@@ -23,13 +23,20 @@ from tfbert.registry import (  # noqa: E402
     ModelSpec, get_spec, is_model, list_models, load_registry_file, register_model)
 
 _LAZY = {
+    "TextClassifier": "tfbert.models",
     "create_classifier": "tfbert.models",
     "create_preprocessor": "tfbert.models",
     "load_encoder": "tfbert.encoders",
+    "load_preprocessor": "tfbert.encoders",
     "HEADS": "tfbert.heads",
+    "HeadSpec": "tfbert.heads",
     "create_optimizer": "tfbert.optimization",
     "compile_classifier": "tfbert.training",
+    "make_dataset": "tfbert.training",
+    "predict_logits": "tfbert.training",
     "train_classifier": "tfbert.training",
+    "export_classifier": "tfbert.export",
+    "RunFolder": "tfbert.runs",
 }
 
 

@@ -1,17 +1,18 @@
-"""The ``tfbert`` command: models, tokenize, train, plot, predict, evaluate, convert.
+"""The ``tfbert`` command: every sub-command's flags, and turning tfbert's errors into one line.
 
-Each sub-command's work lives in the library; this module only parses flags
-and turns tfbert's errors into one-line messages (exit code 2).
+All parsers are built up front (argparse is cheap), so ``tfbert --help`` lists
+every sub-command and ``tfbert X --help`` is complete. The work lives in the
+library; each handler imports its module when it runs, so that ``tfbert
+--help`` and ``tfbert models`` do not load TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# -------------------------------------------------------------------- handlers
 
 
 def _models(args) -> int:
@@ -75,72 +76,160 @@ def _convert(args) -> int:
     return 0
 
 
-# These commands' modules import TensorFlow; they are only imported when used,
-# so that `tfbert models` and `tfbert --help` stay fast.
-_HEAVY = {"predict": "label texts with an exported model",
-          "evaluate": "score an exported model on labelled data",
-          "export-info": "show what an exported model folder holds"}
+def _predict(args) -> int:
+    from tfbert.errors import ConfigError, DataError
+    from tfbert.predict import format_predictions, load, read_texts, write_predictions
+
+    texts = list(args.texts or [])
+    if args.input:
+        texts += read_texts(args.input, text_column=args.text_column)
+    if not args.texts and not args.input:
+        raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
+    if not texts:
+        raise DataError(f"{args.input} holds no texts; add one text per line (or per row)")
+    if args.output and Path(args.output).suffix.lower() not in (".csv", ".jsonl"):
+        raise ConfigError(f"cannot write predictions to {args.output}; name the output file .csv or .jsonl")
+    predictor = load(args.model_dir)
+    predictions = predictor.predict(texts, batch_size=args.batch_size)
+    if args.output:
+        path = write_predictions(args.output, texts, predictions, predictor.class_names)
+        print(f"{len(predictions)} predictions written to {path}")
+    else:
+        print(format_predictions(texts, predictions))
+    return 0
 
 
-def _command(argv) -> str | None:
-    skip = False
-    for token in argv:
-        if skip:
-            skip = False
-        elif token == "--registry":
-            skip = True
-        elif not token.startswith("-"):
-            return token
-    return None
+def _evaluate(args) -> int:
+    from tfbert.evaluate import evaluate
+    from tfbert.metrics import format_report
+
+    report = evaluate(args.model_dir, args.data, text_column=args.text_column,
+                      label_column=args.label_column, output_dir=args.output_dir,
+                      batch_size=args.batch_size)
+    print(format_report(report))
+    print(f"\nreport written to {report['output_dir']}")
+    return 0
 
 
-def build_parser(argv=None) -> argparse.ArgumentParser:
-    from tfbert.config import add_config_arguments
+def _export_info(args) -> int:
+    from tfbert.export import describe_export, read_export_info
 
-    parser = argparse.ArgumentParser(prog="tfbert", description=__doc__.splitlines()[0])
-    parser.add_argument("--registry", action="append", default=[],
-                        help="extra registry YAML file (repeatable; also $TFBERT_REGISTRY)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    print(describe_export(read_export_info(args.model_dir)))
+    return 0
 
-    p = sub.add_parser("models", help="list registry entries")
+
+# --------------------------------------------------------------------- parsers
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list registry entries", description="List registry entries.")
     p.add_argument("pattern", nargs="?", default="*", help="glob, e.g. '*bert_en*' or 'klue/*'")
     p.add_argument("--backend", choices=["tfhub", "huggingface"])
     p.add_argument("--lang", help="language code, e.g. en or ko (multilingual models match too)")
     p.set_defaults(func=_models)
 
-    p = sub.add_parser("tokenize", help="show word pieces and ids of texts")
+
+def _add_tokenize(sub) -> None:
+    p = sub.add_parser("tokenize", help="show word pieces and ids of texts",
+                       description="Show the word pieces and ids a model's tokenizer gives texts.")
     p.add_argument("--model", required=True)
     p.add_argument("--seq-length", type=int, default=128)
     p.add_argument("text", nargs="+")
     p.set_defaults(func=_tokenize)
 
-    p = sub.add_parser("train", help="train one run or a sweep (same as scripts/train.py)")
+
+def _add_train(sub) -> None:
+    from tfbert.config import add_config_arguments
+
+    p = sub.add_parser("train", help="train one run or a sweep (same as scripts/train.py)",
+                       description="Train one run, or a sweep when settings take several values.")
     add_config_arguments(p)
     p.add_argument("--verbose", default="auto", help="Keras progress: auto, 0, 1 or 2")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("plot", help="redraw curves of a run or sweep folder")
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="redraw curves of a run or sweep folder",
+                       description="Redraw the curves of a run folder or a sweep folder.")
     p.add_argument("folder")
     p.set_defaults(func=_plot)
 
-    p = sub.add_parser("convert", help="convert a HuggingFace BERT checkpoint to TF Hub format")
+
+def _add_convert(sub) -> None:
+    p = sub.add_parser("convert", help="convert a HuggingFace BERT checkpoint to TF Hub format",
+                       description="Convert a HuggingFace BERT checkpoint to a TF Hub encoder + preprocess pair.")
     p.add_argument("checkpoint", help="HF checkpoint folder or id, or a huggingface registry name")
     p.add_argument("out_dir", help="writes OUT_DIR/encoder and OUT_DIR/preprocess")
     p.add_argument("--seq-length", type=int, default=128, help="default length of the preprocess model")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_convert)
 
-    if _command(sys.argv[1:] if argv is None else argv) in _HEAVY:
-        from tfbert.evaluate import add_evaluate_parser
-        from tfbert.export import add_export_info_parser
-        from tfbert.predict import add_predict_parser
 
-        add_predict_parser(sub)
-        add_evaluate_parser(sub)
-        add_export_info_parser(sub)
-    else:
-        for name, help_text in _HEAVY.items():
-            sub.add_parser(name, help=help_text)
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="label texts with an exported model",
+        description="Label texts with a model folder written by export_classifier. Texts come from "
+                    "the command line or --input; results are printed as a table or written with --output.")
+    p.add_argument("model_dir", help="exported model folder")
+    p.add_argument("texts", nargs="*", help="texts to label (quote each one)")
+    p.add_argument("--input", "-i", metavar="FILE",
+                   help="file of texts: .txt (one a line) or .csv/.tsv/.jsonl (see --text-column)")
+    p.add_argument("--text-column", default="text", metavar="NAME",
+                   help="column holding the text in a CSV/TSV/JSONL input (default: text)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write predictions to FILE.csv or FILE.jsonl instead of printing them")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per model call (default: 64)")
+    p.set_defaults(func=_predict)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score an exported model on labelled data",
+        description="Predict a labelled file with an exported model, print accuracy, precision, "
+                    "recall, F1 and the confusion matrix, and save them in MODEL_DIR/eval_<data name>/.")
+    p.add_argument("model_dir", help="exported model folder")
+    p.add_argument("--data", "-d", required=True, metavar="FILE",
+                   help="labelled data: .csv/.tsv/.jsonl, NSMC .txt, a folder, 'demo' or 'nsmc:PATH'")
+    p.add_argument("--text-column", default="text", metavar="NAME", help="text column (default: text)")
+    p.add_argument("--label-column", default="label", metavar="NAME",
+                   help="label column: class names or ids (default: label)")
+    p.add_argument("--output-dir", metavar="DIR",
+                   help="where to write the report (default: MODEL_DIR/eval_<data name>)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per model call (default: 64)")
+    p.set_defaults(func=_evaluate)
+
+
+def _add_export_info(sub) -> None:
+    p = sub.add_parser("export-info", help="show what an exported model folder holds (classes, inputs, metrics)",
+                       description="Print the description (tfbert.json) of a folder written by export_classifier.")
+    p.add_argument("model_dir", help="folder written by export_classifier / tfbert train --export")
+    p.set_defaults(func=_export_info)
+
+
+SUBCOMMANDS = (_add_models, _add_tokenize, _add_train, _add_plot, _add_convert, _add_predict,
+               _add_evaluate, _add_export_info)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tfbert`` parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="tfbert", description="Pick a BERT-family encoder by name, put a head on it, fine-tune, "
+                                   "compare runs and ship the model.")
+    parser.add_argument("--registry", action="append", default=[],
+                        help="extra registry YAML file (repeatable; also $TFBERT_REGISTRY)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 
@@ -148,8 +237,7 @@ def main(argv=None) -> int:
     from tfbert.errors import TfbertError
     from tfbert.registry import load_registry_file
 
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if isinstance(getattr(args, "verbose", None), str) and args.verbose.isdigit():
         args.verbose = int(args.verbose)
     try:

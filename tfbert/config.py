@@ -184,17 +184,31 @@ def expand_grid(settings: dict) -> list[RunConfig]:
     return configs
 
 
+def resolve(config: RunConfig) -> RunConfig:
+    """The config with the head's defaults filled in where a setting was left unset.
+
+    Runs resolve once, here (``tfbert.heads.resolve_head_settings``), and pass
+    the resolved values on. Head sizes and dropout stay ``None`` when unset:
+    ``create_classifier`` drops them, so the head function's own defaults apply.
+    ``seq_length`` stays ``None`` (auto) until the training texts are known.
+    """
+    from tfbert.heads import resolve_head_settings
+
+    return dataclasses.replace(config, **resolve_head_settings(
+        config.head, train_encoder=config.train_encoder, learning_rate=config.learning_rate))
+
+
 def run_name(config: RunConfig, varying: list[str] | None = None) -> str:
-    """A folder name that says what the run is: model, head, then key settings."""
+    """A folder name that says what the run is: model, head, then key settings.
+
+    Pass a :func:`resolve`-d config, so the learning rate shown is the one used.
+    """
     model = re.sub(r"[^A-Za-z0-9._-]+", "_", config.model.split("://")[-1]).strip("_")[-60:]
     parts = [model, config.head]
     keys = ["learning_rate", "seq_length", "epochs", "batch_size", "seed"]
     keys += [k for k in (varying or []) if k not in keys and k not in ("model", "head")]
     for key in keys:
         value = getattr(config, key)
-        if key == "learning_rate" and value is None:
-            from tfbert.heads import HEAD_DEFAULTS
-            value = HEAD_DEFAULTS.get(config.head, {}).get("learning_rate")
         if value is None and key == "seq_length":
             value = "auto"
         if value is None:

@@ -18,7 +18,7 @@ The folder is a valid model name (``create_classifier(out_dir)``), and
 Registry entries can name converted models with the handle
 ``converted:<registry name>/encoder`` (and ``.../preprocess``): the first use
 converts that HuggingFace entry into ``$TFBERT_CACHE/converted/<name>``
-(default ``~/.cache/tfbert/converted/<name>``); see :func:`ensure_converted`.
+(default ``~/.cache/tfbert/converted/<name>``); see ``tfbert.conversion_cache``.
 
 Only BERT-architecture checkpoints with a WordPiece vocabulary are
 supported (``model_type == "bert"``, a ``BertTokenizer``).
@@ -26,28 +26,21 @@ supported (``model_type == "bert"``, a ``BertTokenizer``).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from tfbert.errors import ConfigError, ExportError  # noqa: E402
+from tfbert.errors import ConfigError, ExportError
+from tfbert.files import atomic_dir, write_json
 
 _logger = logging.getLogger(__name__)
 
 #: Bumped when the written format changes, so cached conversions are redone.
 CONVERTER_VERSION = 1
 INFO_FILE = "tfbert_conversion.json"
-HANDLE_PREFIX = "converted:"
 _SUPPORTED = "BERT with a WordPiece vocabulary only"
 
 # HF ``hidden_act`` -> Keras activation. HF "gelu" is the exact (erf) GELU;
@@ -97,8 +90,8 @@ def _load_config(checkpoint: str, label: str):
             f"{_one_line(err)}; pass a save_pretrained folder (this machine may be offline)") from None
 
 
-def _check_config(config, label: str) -> str:
-    """Raises ConfigError for anything the Model Garden BERT encoder cannot express.
+def _check_config(config, label: str, seq_length: int) -> str:
+    """Raises ConfigError for anything the Model Garden BERT encoder cannot express, or a bad ``seq_length``.
 
     Returns the Keras activation name for the feed-forward layers.
     """
@@ -122,6 +115,9 @@ def _check_config(config, label: str) -> str:
     if config.hidden_size % config.num_attention_heads:
         unsupported(f"hidden size {config.hidden_size} with {config.num_attention_heads} heads",
                     "the hidden size must divide evenly into heads")
+    if not isinstance(seq_length, int) or not 2 <= seq_length <= config.max_position_embeddings:
+        raise ConfigError(f"seq_length must be an integer from 2 to {config.max_position_embeddings} "
+                          f"(the checkpoint's positions), got {seq_length!r}")
     return _ACTIVATIONS[act]
 
 
@@ -370,33 +366,67 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
             checkpoint, bad ``seq_length`` or an existing ``out_dir``.
         ExportError: the converted model does not match the original.
 
-    The folder appears atomically: everything is written to a temporary
-    sibling folder that is renamed at the end, so a crash leaves no half
-    conversion behind.
+    The folder appears atomically (``tfbert.files.atomic_dir``), so a crash
+    leaves no half conversion behind.
     """
     start = time.time()
     label = str(hf_checkpoint)
+    out_dir = _check_out_dir(out_dir, overwrite)
+    checkpoint, spec_tokenizer = _resolve_source(hf_checkpoint)
+    tokenizer_source = tokenizer or spec_tokenizer or checkpoint
+    config = _load_config(checkpoint, label)
+    activation = _check_config(config, label, seq_length)
+    _quiet_transformers()
+    hf_tokenizer = _load_tokenizer(tokenizer_source, label)
+    hf_model, missing = _load_hf_model(checkpoint, label)
+
+    with atomic_dir(out_dir) as tmp:
+        vocab, copied = _write_hub_folders(tmp, config, activation, hf_model, hf_tokenizer, seq_length, label)
+        check = _check_written(tmp, hf_model, hf_tokenizer, seq_length, tolerance, label)
+        info = {
+            "source": label,
+            "checkpoint": str(checkpoint),
+            "tokenizer_source": str(tokenizer_source),
+            "converter_version": CONVERTER_VERSION,
+            "fingerprint": source_fingerprint(str(checkpoint), tokenizer or spec_tokenizer),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **_model_record(config, hf_tokenizer, vocab, copied, missing, seq_length),
+            "check": check,
+            "seconds": round(time.time() - start, 1),
+            **(metadata or {}),
+        }
+        write_json(tmp / INFO_FILE, info)
+    return {**info, "out_dir": str(out_dir)}
+
+
+def _model_record(config, hf_tokenizer, vocab, copied: int, missing: list, seq_length: int) -> dict:
+    """What was converted: the source config, the tokenizer, the target network."""
+    return {
+        "config": {k: getattr(config, k) for k in _CONFIG_KEYS},
+        "tokenizer": _tokenizer_info(hf_tokenizer, vocab),
+        "encoder": "official.nlp.modeling.networks.BertEncoderV2",
+        "weights_copied": copied,
+        "missing_in_checkpoint": missing,
+        "default_seq_length": seq_length,
+    }
+
+
+_CONFIG_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size", "max_position_embeddings", "type_vocab_size", "hidden_act",
+                "layer_norm_eps")
+
+
+def _check_out_dir(out_dir, overwrite: bool) -> Path:
     out_dir = Path(os.path.expanduser(str(out_dir))).absolute()
     if out_dir.exists() and not overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(f"output folder '{out_dir}' already exists; remove it or pass overwrite "
                           f"(--overwrite)")
-    checkpoint, spec_tokenizer = _resolve_source(hf_checkpoint)
-    tokenizer_source = tokenizer or spec_tokenizer or checkpoint
+    return out_dir
 
-    config = _load_config(checkpoint, label)
-    activation = _check_config(config, label)
-    if not isinstance(seq_length, int) or not 2 <= seq_length <= config.max_position_embeddings:
-        raise ConfigError(f"seq_length must be an integer from 2 to {config.max_position_embeddings} "
-                          f"(the checkpoint's positions), got {seq_length!r}")
-    _quiet_transformers()
-    hf_tokenizer = _load_tokenizer(tokenizer_source, label)
-    exact = _exact_tokenizer(hf_tokenizer, label)
 
-    import tensorflow_hub as hub
-    import tensorflow_text  # noqa: F401  (ops used by the preprocess model)
+def _load_hf_model(checkpoint: str, label: str):
+    """The TF BERT model and the names of weights the checkpoint lacks."""
     from transformers import TFBertModel
-
-    from tfbert.hub_format import save_hub_encoder, save_hub_preprocess
 
     try:
         hf_model, loading_info = TFBertModel.from_pretrained(checkpoint, output_loading_info=True)
@@ -407,120 +437,60 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
     if missing:
         _logger.warning("'%s' lacks %d weight(s) (e.g. %s); HF initialised them at random and "
                         "the conversion copies those values", label, len(missing), missing[0])
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        vocab_file, vocab = _write_vocab(hf_tokenizer, tmp, label)
-        do_lower_case = bool(getattr(hf_tokenizer, "do_lower_case", False))
-        network = build_encoder_network(config, activation)
-        copied = copy_weights(hf_model, network)
-        save_hub_encoder(network, str(tmp / "encoder"), vocab_file=str(vocab_file),
-                         do_lower_case=do_lower_case)
-        save_hub_preprocess(str(tmp / "preprocess"), vocab_file=str(vocab_file),
-                            do_lower_case=do_lower_case, default_seq_length=seq_length,
-                            tokenizer=exact)
-
-        # Check what was written, as users will load it.
-        encoder = hub.KerasLayer(str(tmp / "encoder"))
-        inputs = _hf_inputs(hf_tokenizer, _CHECK_SENTENCES, seq_length, padding=True)
-        diff = compare_encoders(hf_model, encoder, inputs)
-        preprocess = hub.load(str(tmp / "preprocess"))
-        mismatches, _ = count_id_mismatches(preprocess, hf_tokenizer, _CHECK_SENTENCES, seq_length)
-        if mismatches:
-            _logger.warning("the preprocess model of '%s' gives other ids than the HF tokenizer on "
-                            "%d of %d check sentences", label, mismatches, len(_CHECK_SENTENCES))
-        worst = max(diff.values())
-        if not worst <= tolerance:
-            raise ExportError(
-                f"converted '{label}' differs from the HuggingFace model by {worst:.3g} "
-                f"(tolerance {tolerance:g}); the conversion was not written")
-
-        info = {
-            "source": label,
-            "checkpoint": str(checkpoint),
-            "tokenizer_source": str(tokenizer_source),
-            "converter_version": CONVERTER_VERSION,
-            "fingerprint": _fingerprint(str(checkpoint), tokenizer or spec_tokenizer),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "config": {
-                "model_type": config.model_type,
-                "vocab_size": config.vocab_size,
-                "hidden_size": config.hidden_size,
-                "num_hidden_layers": config.num_hidden_layers,
-                "num_attention_heads": config.num_attention_heads,
-                "intermediate_size": config.intermediate_size,
-                "max_position_embeddings": config.max_position_embeddings,
-                "type_vocab_size": config.type_vocab_size,
-                "hidden_act": config.hidden_act,
-                "layer_norm_eps": config.layer_norm_eps,
-            },
-            "tokenizer": {
-                "class": type(hf_tokenizer).__name__,
-                "vocab_size": len(vocab),
-                "do_lower_case": do_lower_case,
-                "strip_accents": getattr(hf_tokenizer, "init_kwargs", {}).get("strip_accents"),
-                "tokenize_chinese_chars": getattr(hf_tokenizer, "init_kwargs", {}).get(
-                    "tokenize_chinese_chars", True),
-                "in_graph": "tfbert.tokenizers.WordPieceTokenizer",
-            },
-            "encoder": "official.nlp.modeling.networks.BertEncoderV2",
-            "weights_copied": copied,
-            "missing_in_checkpoint": missing,
-            "default_seq_length": seq_length,
-            "check": {
-                "sentences": len(_CHECK_SENTENCES),
-                "max_abs_diff": diff,
-                "id_mismatches": mismatches,
-            },
-            "seconds": round(time.time() - start, 1),
-            **(metadata or {}),
-        }
-        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")
-        _install(tmp, out_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return {**info, "out_dir": str(out_dir)}
+    return hf_model, missing
 
 
-def _install(tmp: Path, out_dir: Path, overwrite: bool) -> None:
-    """Renames the finished ``tmp`` folder to ``out_dir`` (replacing it if asked)."""
-    old = None
-    if out_dir.exists():
-        if not overwrite and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        else:
-            old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
-            out_dir.rename(old)
-    os.rename(tmp, out_dir)
-    os.chmod(out_dir, 0o755)  # mkdtemp makes it 0700
-    if old is not None:
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
+def _write_hub_folders(folder: Path, config, activation, hf_model, hf_tokenizer, seq_length, label):
+    """vocab.txt, encoder/ and preprocess/ in ``folder``; returns (vocabulary, weights copied)."""
+    from tfbert.hub_format import save_hub_encoder, save_hub_preprocess
+
+    vocab_file, vocab = _write_vocab(hf_tokenizer, folder, label)
+    do_lower_case = bool(getattr(hf_tokenizer, "do_lower_case", False))
+    network = build_encoder_network(config, activation)
+    copied = copy_weights(hf_model, network)
+    save_hub_encoder(network, str(folder / "encoder"), vocab_file=str(vocab_file),
+                     do_lower_case=do_lower_case)
+    save_hub_preprocess(str(folder / "preprocess"), vocab_file=str(vocab_file),
+                        do_lower_case=do_lower_case, default_seq_length=seq_length,
+                        tokenizer=_exact_tokenizer(hf_tokenizer, label))
+    return vocab, copied
 
 
-# ---------------------------------------------------------------------------
-# Converted registry entries, made on first use
+def _check_written(folder: Path, hf_model, hf_tokenizer, seq_length, tolerance, label) -> dict:
+    """Load what was written, as users will, and compare it with the HF model and tokenizer."""
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (ops used by the preprocess model)
+
+    encoder = hub.KerasLayer(str(folder / "encoder"))
+    inputs = _hf_inputs(hf_tokenizer, _CHECK_SENTENCES, seq_length, padding=True)
+    diff = compare_encoders(hf_model, encoder, inputs)
+    preprocess = hub.load(str(folder / "preprocess"))
+    mismatches, _ = count_id_mismatches(preprocess, hf_tokenizer, _CHECK_SENTENCES, seq_length)
+    if mismatches:
+        _logger.warning("the preprocess model of '%s' gives other ids than the HF tokenizer on "
+                        "%d of %d check sentences", label, mismatches, len(_CHECK_SENTENCES))
+    worst = max(diff.values())
+    if not worst <= tolerance:
+        raise ExportError(
+            f"converted '{label}' differs from the HuggingFace model by {worst:.3g} "
+            f"(tolerance {tolerance:g}); the conversion was not written")
+    return {"sentences": len(_CHECK_SENTENCES), "max_abs_diff": diff, "id_mismatches": mismatches}
 
 
-def cache_root() -> Path:
-    """``$TFBERT_CACHE/converted`` (default ``~/.cache/tfbert/converted``)."""
-    configured = os.environ.get("TFBERT_CACHE")
-    root = Path(configured).expanduser() if configured else Path.home() / ".cache" / "tfbert"
-    return root / "converted"
+def _tokenizer_info(hf_tokenizer, vocab) -> dict:
+    init = getattr(hf_tokenizer, "init_kwargs", {})
+    return {
+        "class": type(hf_tokenizer).__name__,
+        "vocab_size": len(vocab),
+        "do_lower_case": bool(getattr(hf_tokenizer, "do_lower_case", False)),
+        "strip_accents": init.get("strip_accents"),
+        "tokenize_chinese_chars": init.get("tokenize_chinese_chars", True),
+        "in_graph": "tfbert.tokenizers.WordPieceTokenizer",
+    }
 
 
-def converted_dir(name: str) -> Path:
-    """The cache folder of registry entry ``name`` (``/`` becomes ``--``)."""
-    return cache_root() / name.replace("/", "--")
-
-
-def _fingerprint(checkpoint: str, tokenizer: str | None) -> str:
-    """Changes when the source files change, so a stale cache is redone."""
+def source_fingerprint(checkpoint: str, tokenizer: str | None) -> str:
+    """Changes when the converter or the source files change, so a stale cached conversion is redone."""
     h = hashlib.sha256(f"v{CONVERTER_VERSION}|{checkpoint}|{tokenizer}".encode())
     for source in {checkpoint, tokenizer} - {None}:
         folder = Path(source)
@@ -532,67 +502,6 @@ def _fingerprint(checkpoint: str, tokenizer: str | None) -> str:
     return h.hexdigest()[:16]
 
 
-_READY: dict[str, Path] = {}
-
-
-def _is_current(folder: Path, fingerprint: str) -> bool:
-    try:
-        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return info.get("fingerprint") == fingerprint
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock between processes (POSIX); a no-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover (Windows)
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def ensure_converted(name: str, seq_length: int = 128) -> Path:
-    """The converted folder of HuggingFace registry entry ``name``; converts on first use.
-
-    The result lives in ``converted_dir(name)`` and is reused while the
-    source checkpoint's files are unchanged. Converting ahead of time is the
-    same as ``convert_checkpoint(name, converted_dir(name))``, i.e.
-    ``tfbert convert NAME ~/.cache/tfbert/converted/NAME`` (``/`` in NAME
-    written ``--``). Processes converting the same entry at once wait for
-    each other (a lock file next to the folder).
-    """
-    if name in _READY:
-        return _READY[name]
-    from tfbert.registry import get_spec
-    spec = get_spec(name)
-    if spec.backend != "huggingface":
-        raise ConfigError(f"'{HANDLE_PREFIX}{name}' must name a HuggingFace registry entry; "
-                          f"'{name}' is a {spec.backend} entry")
-    checkpoint = spec.encoder_path
-    tokenizer = spec.tokenizer_path if spec.tokenizer else None
-    fingerprint = _fingerprint(checkpoint, tokenizer)
-    folder = converted_dir(name)
-    if not _is_current(folder, fingerprint):
-        with _file_lock(folder.with_name(f".{folder.name}.lock")):
-            if not _is_current(folder, fingerprint):  # another process may have done it
-                what = "is stale; converting again" if folder.exists() else \
-                    "does not exist yet; converting (about a minute)"
-                _logger.warning("the TF Hub conversion of '%s' in %s %s", name, folder, what)
-                convert_checkpoint(checkpoint, folder, seq_length, tokenizer=tokenizer,
-                                   overwrite=True, metadata={"registry_name": name})
-    _READY[name] = folder
-    return folder
-
-
 def conversion_summary(info: dict) -> str:
     """One line about a conversion (``convert_checkpoint``'s result), for the CLI."""
     check = info.get("check", {})
@@ -602,17 +511,3 @@ def conversion_summary(info: dict) -> str:
             f"{diff.get('sequence_output', float('nan')):.2g}, pooled_output "
             f"{diff.get('pooled_output', float('nan')):.2g}, id mismatches "
             f"{check.get('id_mismatches')} of {check.get('sentences')} check sentences")
-
-
-def resolve_converted(handle: str) -> str:
-    """``converted:NAME/encoder`` -> the encoder folder of NAME's cached conversion.
-
-    ``NAME`` is a HuggingFace registry entry (it may contain ``/``); the part
-    after the last ``/`` is ``encoder`` or ``preprocess``.
-    """
-    rest = handle[len(HANDLE_PREFIX):] if handle.startswith(HANDLE_PREFIX) else handle
-    name, _, part = rest.rpartition("/")
-    if part not in ("encoder", "preprocess") or not name:
-        raise ConfigError(f"bad handle '{handle}'; use '{HANDLE_PREFIX}<registry name>/encoder' "
-                          f"or '{HANDLE_PREFIX}<registry name>/preprocess'")
-    return str(ensure_converted(name) / part)

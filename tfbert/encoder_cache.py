@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from tfbert.errors import ConfigError
+from tfbert.pipeline import bucket_rows
 
-from tfbert.errors import ConfigError  # noqa: E402
-from tfbert.pipeline import bucket_rows  # noqa: E402
-
-# The head layer whose input is the cached feature.
-FEATURE_LAYER = {"dense": "head_dropout", "cls_bn": "head_batchnorm", "bilstm": "head_bilstm"}
-PER_TOKEN_HEADS = {"bilstm"}
 # Token vectors take tokens x hidden x 2-4 bytes; past this the ids are fed
 # to the encoder every epoch instead.
 DEFAULT_LIMIT_MB = 4096
@@ -36,37 +31,37 @@ def limit_mb() -> float:
     return float(os.environ.get("TFBERT_ENCODER_CACHE_MB", DEFAULT_LIMIT_MB))
 
 
-def split_at_head(core: keras.Model, head: str) -> tuple[keras.Model, keras.Model]:
+def split_at_head(core: keras.Model, head) -> tuple[keras.Model, keras.Model]:
     """(encoder part, head part) of a classifier's int-input core model.
 
-    The encoder part maps the core's inputs to the head's input; the head part
-    maps that (plus ``input_mask`` for per-token heads) to the logits, sharing
-    the core's layers.
+    ``head`` is a ``tfbert.heads.HeadSpec``: its ``feature_layer`` is where the
+    head starts. The encoder part maps the core's inputs to that layer's input;
+    the head part maps that (plus ``input_mask`` for per-token heads) to the
+    logits, sharing the core's layers.
     """
-    if head not in FEATURE_LAYER:
-        raise ConfigError(f"no encoder-output cache for head '{head}'; heads with one: {', '.join(FEATURE_LAYER)}")
-    feature = core.get_layer(FEATURE_LAYER[head]).input
-    features_model = keras.Model(core.inputs, feature, name=f"{head}_encoder_part")
-    head_inputs = [feature, core.input["input_mask"]] if head in PER_TOKEN_HEADS else feature
-    head_model = keras.Model(head_inputs, core.output, name=f"{head}_head_part")
+    if not head.feature_layer:
+        raise ConfigError(f"head '{head.name}' names no feature_layer, so its encoder outputs cannot be "
+                          f"cached; train with cache_encoder_outputs off")
+    feature = core.get_layer(head.feature_layer).input
+    features_model = keras.Model(core.inputs, feature, name=f"{head.name}_encoder_part")
+    head_inputs = [feature, core.input["input_mask"]] if head.per_token else feature
+    head_model = keras.Model(head_inputs, core.output, name=f"{head.name}_head_part")
     return features_model, head_model
 
 
 def feature_megabytes(model: keras.Model, num_tokens: int, num_texts: int) -> float:
     """Memory the cached outputs of ``num_texts`` texts (``num_tokens`` in all) would take."""
-    info = model.tfbert
-    itemsize = 2 if info.precision == "bfloat16" else 4
-    rows = num_tokens if info.head in PER_TOKEN_HEADS else num_texts
-    return rows * info.spec.hidden * itemsize / 2**20
+    itemsize = 2 if model.precision == "bfloat16" else 4
+    rows = num_tokens if model.head_spec.per_token else num_texts
+    return rows * model.spec.hidden * itemsize / 2**20
 
 
 def plan(model: keras.Model, texts_by_split) -> tuple[bool, float]:
     """Whether the encoder outputs of all these texts fit under ``limit_mb()``, and their size in MB."""
-    info = model.tfbert
     texts = [str(t) for split in texts_by_split if split is not None for t in split]
     tokens = 0
-    if info.head in PER_TOKEN_HEADS:
-        tokens = int(info.preprocessor.token_ids(texts).row_lengths().numpy().sum())
+    if model.head_spec.per_token:
+        tokens = int(model.preprocessor.token_ids(texts).row_lengths().numpy().sum())
     megabytes = feature_megabytes(model, tokens, len(texts))
     return megabytes <= limit_mb(), megabytes
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from tfbert.errors import ConfigError, DataError
+from tfbert.errors import DataError
 
-__all__ = ["evaluate", "add_evaluate_parser", "run_evaluate"]
+__all__ = ["evaluate"]
 
 
 def _data_name(data) -> str:
@@ -165,37 +165,3 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
             writer.writerow([text, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}",
                              int(t == p)])
     return report
-
-
-# ------------------------------------------------------------------------ CLI
-
-
-def add_evaluate_parser(subparsers):
-    """``tfbert evaluate MODEL_DIR --data FILE``."""
-    parser = subparsers.add_parser(
-        "evaluate", help="score an exported model on labelled data",
-        description="Predict a labelled file with an exported model, print accuracy, precision, "
-                    "recall, F1 and the confusion matrix, and save them in MODEL_DIR/eval_<data name>/.")
-    parser.add_argument("model_dir", help="exported model folder")
-    parser.add_argument("--data", "-d", required=True, metavar="FILE",
-                        help="labelled data: .csv/.tsv/.jsonl, NSMC .txt, a folder, 'demo' or 'nsmc:PATH'")
-    parser.add_argument("--text-column", default="text", metavar="NAME", help="text column (default: text)")
-    parser.add_argument("--label-column", default="label", metavar="NAME",
-                        help="label column: class names or ids (default: label)")
-    parser.add_argument("--output-dir", metavar="DIR", help="where to write the report (default: MODEL_DIR/eval_<data name>)")
-    parser.add_argument("--batch-size", type=int, default=64, help="texts per model call (default: 64)")
-    parser.set_defaults(func=run_evaluate)
-    return parser
-
-
-def run_evaluate(args) -> int:
-    from tfbert.metrics import format_report
-
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
-    report = evaluate(args.model_dir, args.data, text_column=args.text_column,
-                      label_column=args.label_column, output_dir=args.output_dir,
-                      batch_size=args.batch_size)
-    print(format_report(report))
-    print(f"\nreport written to {report['output_dir']}")
-    return 0

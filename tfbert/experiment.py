@@ -1,36 +1,32 @@
-"""One training run: data -> model -> fit -> history, curves, test report, export.
+"""One training run: settings -> data -> model -> fit -> test -> export.
 
-Everything a run produces goes into its own folder:
-
-    config.json / config.yaml   resolved settings (+ class names, registry entry)
-    data_summary.json           class balance and text lengths
-    history.csv / history.json  per epoch: loss, accuracy, val_*, learning_rate, time
-    curves.png                  loss (top) and accuracy (bottom) per epoch
-    test_metrics.json (+ per-class CSV, confusion matrix CSV/PNG)
-    model/                      the trained model (see tfbert.export)
-    status.json                 done | failed (with the error) | interrupted
+``run_experiment`` goes through those phases, one function each; everything a
+run produces goes into its run folder (``tfbert.runs.RunFolder`` lists the files).
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import pandas as pd
+import tf_keras as keras
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import tf_keras as keras  # noqa: E402
-import yaml  # noqa: E402
-
-from tfbert import data as tfdata  # noqa: E402
-from tfbert import encoder_cache  # noqa: E402
-from tfbert.config import RunConfig  # noqa: E402
-from tfbert.errors import ConfigError, DataError  # noqa: E402
+from tfbert import data as tfdata
+from tfbert import encoder_cache
+from tfbert.config import RunConfig, resolve
+from tfbert.errors import ConfigError, DataError
+from tfbert.export import export_classifier
+from tfbert.metrics import classification_report, save_report
+from tfbert.models import create_classifier, create_preprocessor
+from tfbert.pipeline import auto_seq_length
+from tfbert.plotting import plot_history
+from tfbert.registry import get_spec
+from tfbert.runs import DONE, RunFolder
+from tfbert.training import make_dataset, predict_logits, train_classifier
 
 
 @dataclass
@@ -126,10 +122,6 @@ def probabilities(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-
-
 def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits | None = None,
                    verbose: int | str = "auto") -> dict:
     """Train and evaluate one configuration; write every output into ``run_dir``.
@@ -137,42 +129,66 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     Returns the run's summary row (settings, best validation accuracy and its
     epoch, test accuracy, train time, examples/second).
     """
-    import tfbert
-    from tfbert.metrics import classification_report, save_report
-    from tfbert.plotting import plot_history
-    from tfbert.training import make_dataset, predict_logits, train_classifier
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(run_dir).create()
+    config = resolve(config)
     splits = splits or load_splits(config)
     keras.backend.clear_session()
     gc.collect()
     keras.utils.set_random_seed(config.seed)
 
+    model, settings = build(config, splits)
+    folder.write_config(settings)
+    summary = tfdata.summarize(splits.train, tokenizer=_token_counter(model))
+    folder.write_data_summary(summary.to_dict())
+    print(f"\n== {folder.name}\ntraining data: {summary}\n")
+
+    result = fit(model, config, splits, verbose)
+    folder.write_history(result.history)
+    plot_history(result.history, folder.curves, title=f"{config.model} / {config.head}")
+    row = summary_row(folder, config, model, splits, result)
+    metrics = test(model, config, splits, folder)
+    if metrics is not None:
+        row.update(test_accuracy=metrics["accuracy"], test_f1_macro=metrics["f1_macro"])
+    if config.export:
+        export_classifier(model, folder.model_dir, metrics=metrics, config=settings)
+        row["model_dir"] = str(folder.model_dir)
+    folder.write_summary_row(row)
+    folder.write_status(DONE)
+    print(f"run {folder.name}: wrote history, curves, metrics and model to {folder.path}")
+    return row
+
+
+def build(config: RunConfig, splits: Splits):
+    """The model for a resolved config, and the settings the run folder records (``config.json``)."""
     seq_length = config.seq_length or choose_seq_length(config, splits.train["text"])
-    model = tfbert.create_classifier(
+    model = create_classifier(
         config.model, head=config.head, class_names=splits.class_names, seq_length=seq_length,
         train_encoder=config.train_encoder, precision=config.precision, **config.head_kwargs())
-    info = model.tfbert
-    resolved = {**config.to_dict(), "class_names": splits.class_names, "registry_entry": info.spec.to_dict(),
-                "train_encoder": info.train_encoder, "head_config": info.head_config,
+    settings = {**config.to_dict(), "class_names": splits.class_names, "registry_entry": model.spec.to_dict(),
+                "train_encoder": model.train_encoder, "head_config": model.head_config,
                 "seq_length": seq_length, "seq_length_auto": config.seq_length is None,
-                "precision": info.precision,
-                "learning_rate": config.learning_rate or tfbert.heads.HEAD_DEFAULTS[config.head]["learning_rate"],
+                "precision": model.precision,
                 "train_examples": len(splits.train),
                 "valid_examples": 0 if splits.valid is None else len(splits.valid),
                 "test_examples": 0 if splits.test is None else len(splits.test)}
-    _write_json(run_dir / "config.json", resolved)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved, default=str)),
-                                                        sort_keys=False, allow_unicode=True))
-    summary = tfdata.summarize(splits.train, tokenizer=_token_counter(info))
-    summary.to_json(run_dir / "data_summary.json")
-    print(f"\n== {run_dir.name}\ntraining data: {summary}\n")
+    return model, settings
 
-    # Train time covers tokenizing and, for frozen encoders, the one encoder pass.
+
+@dataclass
+class FitResult:
+    """What ``fit`` hands on: per-epoch history, the time it took, how it trained."""
+
+    history: pd.DataFrame
+    train_time_s: float
+    encoder_outputs_cached: bool
+    restored_epoch: int | None
+
+
+def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto") -> FitResult:
+    """Tokenize, batch and train; the time covers tokenizing and, for frozen encoders, the one encoder pass."""
     start = time.perf_counter()
     has_valid = splits.valid is not None and len(splits.valid) > 0
-    cached = config.cache_encoder_outputs and not info.train_encoder and _cache_fits(
+    cached = config.cache_encoder_outputs and not model.train_encoder and _cache_fits(
         model, [splits.train["text"], splits.valid["text"] if has_valid else None])
     options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
                    verbose=bool(verbose))
@@ -188,54 +204,48 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     best = BestWeights() if config.restore_best and valid_ds is not None else None
     if best:
         callbacks.append(best)
-
     history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
-                               learning_rate=resolved["learning_rate"], warmup_ratio=config.warmup_ratio,
+                               learning_rate=config.learning_rate, warmup_ratio=config.warmup_ratio,
                                weight_decay=config.weight_decay, clip_norm=config.clip_norm,
-                               callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile)
-    train_time = time.perf_counter() - start
-    frame = history_frame(history.history)
-    frame.to_csv(run_dir / "history.csv", index=False)
-    _write_json(run_dir / "history.json", frame.to_dict(orient="list"))
-    plot_history(frame, run_dir / "curves.png", title=f"{config.model} / {config.head}")
+                               callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile,
+                               part="head" if cached else "core")
+    return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
+                     best.best_epoch if best else None)
 
-    row = {"run": run_dir.name, "status": "done", "model": config.model, "head": config.head,
-           "learning_rate": resolved["learning_rate"], "seq_length": seq_length,
-           "precision": info.precision, "encoder_outputs_cached": cached,
+
+def summary_row(folder: RunFolder, config: RunConfig, model, splits: Splits, result: FitResult) -> dict:
+    """The run's row of the sweep summary (test figures are added by the caller)."""
+    frame = result.history
+    row = {"run": folder.name, "status": DONE, "model": config.model, "head": config.head,
+           "learning_rate": config.learning_rate, "seq_length": model.seq_length,
+           "precision": model.precision, "encoder_outputs_cached": result.encoder_outputs_cached,
            "epochs": config.epochs, "epochs_run": len(frame), "batch_size": config.batch_size,
            "seed": config.seed, "train_examples": len(splits.train),
-           "train_time_s": round(train_time, 1),
-           "examples_per_s": round(len(splits.train) * len(frame) / train_time, 2)}
+           "train_time_s": round(result.train_time_s, 1),
+           "examples_per_s": round(len(splits.train) * len(frame) / result.train_time_s, 2)}
     if "val_accuracy" in frame:
         best_row = frame.loc[frame["val_accuracy"].idxmax()]
         row.update(best_val_accuracy=float(best_row["val_accuracy"]), best_epoch=int(best_row["epoch"]))
-    if best and best.best_epoch:
-        row["restored_epoch"] = best.best_epoch
-
-    metrics = None
-    if splits.test is not None and len(splits.test):
-        y_true = label_ids(splits.test, splits.class_names)
-        probs = probabilities(predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64),
-                                             static_shapes=config.jit_compile))
-        metrics = classification_report(y_true, probs.argmax(1), splits.class_names,
-                                        y_score=probs[:, 1] if probs.shape[1] == 2 else None)
-        save_report(metrics, run_dir, prefix="test")
-        row["test_accuracy"] = metrics["accuracy"]
-        row["test_f1_macro"] = metrics["f1_macro"]
-    if config.export:
-        row["model_dir"] = str(save_model(model, run_dir / "model", resolved, metrics))
-    _write_json(run_dir / "summary_row.json", row)
-    _write_json(run_dir / "status.json", {"status": "done"})
-    print(f"run {run_dir.name}: wrote history, curves, metrics and model to {run_dir}")
+    if result.restored_epoch:
+        row["restored_epoch"] = result.restored_epoch
     return row
+
+
+def test(model, config: RunConfig, splits: Splits, folder: RunFolder) -> dict | None:
+    """Predict the test split and save its report in the run folder; None without a test split."""
+    if splits.test is None or not len(splits.test):
+        return None
+    y_true = label_ids(splits.test, splits.class_names)
+    probs = probabilities(predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64),
+                                         static_shapes=config.jit_compile))
+    metrics = classification_report(y_true, probs.argmax(1), splits.class_names,
+                                    y_score=probs[:, 1] if probs.shape[1] == 2 else None)
+    save_report(metrics, folder.path, prefix=RunFolder.TEST_PREFIX)
+    return metrics
 
 
 def choose_seq_length(config: RunConfig, texts) -> int:
     """The automatic length: covers ``length_percentile``% of training texts."""
-    from tfbert.models import create_preprocessor
-    from tfbert.pipeline import auto_seq_length
-    from tfbert.registry import get_spec
-
     spec = get_spec(config.model)
     lengths = create_preprocessor(spec, spec.max_seq_length).token_ids(list(texts)).row_lengths().numpy()
     length, truncated = auto_seq_length(lengths, spec.max_seq_length, config.length_percentile)
@@ -244,22 +254,9 @@ def choose_seq_length(config: RunConfig, texts) -> int:
     return length
 
 
-def _token_counter(info):
+def _token_counter(model):
     """Token-length statistics need the tokenizer; HF tokenizers are cheap to call."""
-    pre = info.preprocessor
+    pre = model.preprocessor
     if hasattr(pre, "hf_tokenizer"):
         return lambda texts: pre.hf_tokenizer(list(texts), add_special_tokens=True)["input_ids"]
     return None
-
-
-def save_model(model, folder: Path, config: dict, metrics: dict | None) -> Path:
-    """Export as a raw-string SavedModel when tfbert.export is available, else Keras weights."""
-    try:
-        from tfbert.export import export_classifier
-    except ImportError:
-        folder.mkdir(parents=True, exist_ok=True)
-        model.save_weights(str(folder / "weights.h5"))
-        _write_json(folder / "tfbert_config.json", config)
-        return folder
-    export_classifier(model, folder, metrics=metrics, config=config)
-    return folder

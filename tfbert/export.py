@@ -39,21 +39,17 @@ import dataclasses
 import datetime
 import json
 import logging
-import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
+from tfbert.errors import ConfigError, ExportError
+from tfbert.files import atomic_dir, write_json, write_text
 
-from tfbert.errors import ConfigError, ExportError  # noqa: E402
-
-__all__ = ["export_classifier", "read_export_info", "EXPORT_INFO_FILE", "LABELS_FILE",
-           "TOKENIZER_DIR", "add_export_info_parser", "run_export_info"]
+__all__ = ["export_classifier", "read_export_info", "describe_export", "EXPORT_INFO_FILE", "LABELS_FILE",
+           "TOKENIZER_DIR"]
 
 EXPORT_INFO_FILE = "tfbert.json"
 LABELS_FILE = "labels.txt"
@@ -67,25 +63,6 @@ _logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _json_safe(value: Any) -> Any:
-    """Config/metrics -> JSON: numpy scalars/arrays to Python, NaN/inf to None, rest str()."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays and scalars, tf EagerTensor.numpy()
-        return _json_safe(value.tolist())
-    if hasattr(value, "numpy"):
-        return _json_safe(value.numpy())
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return str(value)
 
 
 def _as_dict(obj, what: str) -> dict:
@@ -110,24 +87,6 @@ def _token_counts(tokens) -> tf.Tensor:
     else:  # dense [batch, n]
         counts = tf.fill(tf.shape(tokens)[:1], tf.shape(tokens)[1])
     return tf.cast(counts, tf.int32) + 2
-
-
-def _in_graph_tokenizer(info):
-    """(tokenizer layer, None) for a HuggingFace WordPiece tokenizer, else (None, reason)."""
-    spec = info.spec
-    hf_tokenizer = getattr(info.preprocessor, "hf_tokenizer", None)
-    if hf_tokenizer is None:
-        return None, "the preprocessor has no HuggingFace tokenizer"
-    if (spec.tokenizer_type or "wordpiece").lower() != "wordpiece":
-        return None, f"its tokenizer is {spec.tokenizer_type}, not WordPiece"
-    try:
-        from tfbert.tokenizers import WordPieceTokenizer
-    except ImportError as err:  # pragma: no cover - the package ships it
-        return None, f"tfbert.tokenizers.WordPieceTokenizer is unavailable ({err})"
-    try:
-        return WordPieceTokenizer.from_hf(hf_tokenizer), None
-    except ExportError as err:
-        return None, str(err).split(";")[0]
 
 
 class _ExportModule(tf.Module):
@@ -220,7 +179,7 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
     """Save ``model`` as a SavedModel that maps raw strings to class probabilities.
 
     Args:
-        model: keras.Model from :func:`tfbert.create_classifier`, trained.
+        model: TextClassifier from :func:`tfbert.create_classifier`, trained.
         out_dir: folder to write (created; must be new or empty unless
             ``overwrite``). See the module docstring for the layout.
         metrics: dict or None. Evaluation results kept in ``tfbert.json``
@@ -235,111 +194,83 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
         ExportError: ``model`` was not built by tfbert, ``out_dir`` is in the
             way, or saving failed.
 
-    HuggingFace WordPiece tokenizers are rebuilt in-graph (same ids as the
-    checkpoint's tokenizer) so the SavedModel takes strings; other tokenizers
-    (SentencePiece, BPE) log a warning and are saved as files for
-    :func:`tfbert.predict.load`, and the SavedModel then takes token ids.
+    The preprocessor's in-graph tokenizer (``Preprocessor.text_front_end``:
+    TF Hub preprocess models, and HuggingFace WordPiece tokenizers rebuilt
+    with the same ids) goes into the SavedModel so that it takes strings;
+    other tokenizers (SentencePiece, BPE) log a warning and are saved as files
+    for :func:`tfbert.predict.load`, and the SavedModel then takes token ids.
+    The folder appears atomically (``tfbert.files.atomic_dir``).
     """
-    info = getattr(model, "tfbert", None)
-    if info is None:
-        raise ExportError("the model has no .tfbert info; build it with tfbert.create_classifier")
+    from tfbert.models import TextClassifier
+
+    if not isinstance(model, TextClassifier):
+        raise ExportError("the model is not a tfbert TextClassifier; build it with tfbert.create_classifier")
     out_dir = Path(out_dir).expanduser()
     _prepare_dir(out_dir, overwrite)
-
-    binary = info.num_classes == 2
-    input_names = tuple(info.preprocessor.input_names)
-    module = _ExportModule(info.core, info.class_names, binary, input_names, info.seq_length)
-    tokenizer_info: dict[str, Any]
-    hf_tokenizer = None
-    fallback_resources = None
-    if info.takes_strings:  # TF Hub preprocess model
-        pre = info.preprocessor
-        hub_object = getattr(pre, "_hub_object", pre)
-        # The tokenize sub-object holds the vocabulary table and asset; the
-        # whole preprocess model is the fallback if its resources live elsewhere.
-        module.set_text_front_end(pre.tokenize_layer, pre.pack_layer,
-                                  [getattr(hub_object, "tokenize", hub_object)])
-        fallback_resources = [hub_object]
+    module = _ExportModule(model.core, model.class_names, model.num_classes == 2,
+                           model.preprocessor.input_names, model.seq_length)
+    front_end, reason = model.preprocessor.text_front_end()
+    if front_end is not None:
+        module.set_text_front_end(front_end.tokenize, front_end.pack, front_end.resources)
         serve = module.text_function()
-        tokenizer_info = {"kind": "in_graph", "type": "tfhub_preprocess",
-                          "source": info.spec.preprocess}
+        tokenizer_info = {"kind": "in_graph", "type": front_end.kind, "source": front_end.source}
     else:
-        tokenizer, reason = _in_graph_tokenizer(info)
-        if tokenizer is not None:
-            from official.nlp.modeling.layers import BertPackInputs
+        _logger.warning(
+            "warning: the tokenizer of '%s' cannot run inside TensorFlow (%s); the SavedModel "
+            "takes token ids, and the tokenizer is saved in %s/ for tfbert predict "
+            "(TF Serving clients must tokenize themselves)", model.spec.name, reason, TOKENIZER_DIR)
+        serve = module.ids_function()
+        tokenizer_info = {"kind": "python", "type": model.spec.tokenizer_type, "path": TOKENIZER_DIR,
+                          "reason": reason, "source": model.spec.tokenizer or model.spec.encoder}
+    meta = _description(model, tokenizer_info, config, metrics)
+    with atomic_dir(out_dir) as tmp:
+        _save(module, serve.get_concrete_function(), tmp, front_end.fallback_resources if front_end else None)
+        if front_end is None:
+            model.preprocessor.hf_tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+        write_json(tmp / EXPORT_INFO_FILE, meta)
+        write_text(tmp / LABELS_FILE, "".join(f"{n}\n" for n in model.class_names))
+    return out_dir
 
-            pack = BertPackInputs(info.seq_length, special_tokens_dict=tokenizer.get_special_tokens_dict(),
-                                  name="pack_inputs")
-            module.set_text_front_end(tokenizer, pack, [tokenizer])
-            serve = module.text_function()
-            tokenizer_info = {"kind": "in_graph", "type": "wordpiece",
-                              "source": info.spec.tokenizer or info.spec.encoder}
-        else:
-            hf_tokenizer = info.preprocessor.hf_tokenizer
-            _logger.warning(
-                "warning: the tokenizer of '%s' cannot run inside TensorFlow (%s); the SavedModel "
-                "takes token ids, and the tokenizer is saved in %s/ for tfbert predict "
-                "(TF Serving clients must tokenize themselves)",
-                info.spec.name, reason, TOKENIZER_DIR)
-            serve = module.ids_function()
-            tokenizer_info = {"kind": "python", "type": info.spec.tokenizer_type,
-                              "path": TOKENIZER_DIR, "reason": reason,
-                              "source": info.spec.tokenizer or info.spec.encoder}
-    concrete = serve.get_concrete_function()
 
+def _description(model, tokenizer_info: dict, config, metrics) -> dict:
+    """What ``tfbert.json`` says about the export."""
+    input_names = model.preprocessor.input_names
     inputs_desc = ({"text": "string [batch]"} if tokenizer_info["kind"] == "in_graph"
-                   else {k: f"int32 [batch, {info.seq_length}]" for k in input_names})
-    meta = {
+                   else {k: f"int32 [batch, {model.seq_length}]" for k in input_names})
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "tfbert_version": _tfbert_version(),
         "tensorflow_version": tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "class_names": list(info.class_names),
-        "num_classes": info.num_classes,
-        "seq_length": info.seq_length,
+        "class_names": model.class_names,
+        "num_classes": model.num_classes,
+        "seq_length": model.seq_length,
         "signature": {"name": SIGNATURE, "inputs": inputs_desc, "outputs": list(OUTPUTS)},
         "tokenizer": tokenizer_info,
-        "model": _json_safe(info.spec.to_dict()),
-        "head": info.head,
-        "head_config": _json_safe(info.head_config),
-        "train_encoder": info.train_encoder,
-        "precision": getattr(info, "precision", "float32"),
-        "config": _json_safe(_as_dict(config, "config")) if config is not None else None,
-        "metrics": _json_safe(_as_dict(metrics, "metrics")) if metrics is not None else None,
+        "model": model.spec.to_dict(),
+        "head": model.head_name,
+        "head_config": model.head_config,
+        "train_encoder": model.train_encoder,
+        "precision": model.precision,
+        "config": _as_dict(config, "config") if config is not None else None,
+        "metrics": _as_dict(metrics, "metrics") if metrics is not None else None,
     }
 
-    # Write next to the target and move into place, so a failed export leaves
-    # no half-written folder behind (and an overwrite keeps the old one until then).
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+
+def _save(module, concrete, folder: Path, fallback_resources) -> None:
+    """``tf.saved_model.save`` with one retry tracking ``fallback_resources``; one-line errors."""
     try:
         try:
-            try:
-                tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: concrete})
-            except (ValueError, AssertionError) as err:
-                if fallback_resources is None or "untracked" not in str(err).lower():
-                    raise
-                module.resources = fallback_resources
-                tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: concrete})
-        except Exception as err:  # noqa: BLE001 - TF raises many types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ExportError(f"saving the SavedModel failed: {type(err).__name__}: {first}") from err
-        if hf_tokenizer is not None:
-            hf_tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
-        (tmp / EXPORT_INFO_FILE).write_text(
-            json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (tmp / LABELS_FILE).write_text("".join(f"{n}\n" for n in info.class_names), encoding="utf-8")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private; servers run as other users
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+            tf.saved_model.save(module, str(folder), signatures={SIGNATURE: concrete})
+        except (ValueError, AssertionError) as err:
+            if fallback_resources is None or "untracked" not in str(err).lower():
+                raise
+            module.resources = fallback_resources
+            tf.saved_model.save(module, str(folder), signatures={SIGNATURE: concrete})
+    except Exception as err:  # noqa: BLE001 - TF raises many types
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"saving the SavedModel failed: {type(err).__name__}: {first}") from err
 
 
 def _tfbert_version() -> str:
@@ -378,29 +309,17 @@ def read_export_info(model_dir: str | os.PathLike) -> dict:
     return meta
 
 
-# --------------------------------------------------------------------------- CLI
-
-
-def add_export_info_parser(subparsers):
-    """``tfbert export-info MODEL_DIR``: print what an exported folder holds."""
-    parser = subparsers.add_parser(
-        "export-info", help="show what an exported model folder holds (classes, inputs, metrics)",
-        description="Print the description (tfbert.json) of a folder written by export_classifier.")
-    parser.add_argument("model_dir", help="folder written by export_classifier / tfbert train --export")
-    parser.set_defaults(func=run_export_info)
-    return parser
-
-
-def run_export_info(args) -> int:
-    meta = read_export_info(args.model_dir)
+def describe_export(meta: dict) -> str:
+    """A few lines about an export (its ``tfbert.json``): model, classes, inputs, tokenizer, metrics."""
     spec = meta.get("model") or {}
     tok = meta.get("tokenizer") or {}
+    where = "in-graph" if tok.get("kind") == "in_graph" else f"Python-side, {tok.get('path')}/"
     lines = [
         f"model:      {spec.get('name')} ({spec.get('backend')}), head {meta.get('head')}",
         f"classes:    {', '.join(meta['class_names'])}",
         f"seq_length: {meta.get('seq_length')}",
         f"inputs:     {', '.join(f'{k} {v}' for k, v in meta['signature']['inputs'].items())}",
-        f"tokenizer:  {tok.get('type')} ({'in-graph' if tok.get('kind') == 'in_graph' else 'Python-side, ' + str(tok.get('path')) + '/'})",
+        f"tokenizer:  {tok.get('type')} ({where})",
         f"outputs:    {', '.join(meta['signature']['outputs'])}",
         f"created:    {meta.get('created')} (tfbert {meta.get('tfbert_version')}, TF {meta.get('tensorflow_version')})",
     ]
@@ -408,5 +327,4 @@ def run_export_info(args) -> int:
     shown = {k: metrics[k] for k in ("accuracy", "f1_macro", "f1", "roc_auc") if isinstance(metrics.get(k), (int, float))}
     if shown:
         lines.append("metrics:    " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines)

@@ -7,16 +7,15 @@ under mixed precision so losses stay stable).
 
 from __future__ import annotations
 
-import os
+import dataclasses
+from typing import Callable
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tf_keras as keras
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from tfbert.encoders.base import sentence_vector  # noqa: E402
-from tfbert.errors import ConfigError  # noqa: E402
-from tfbert.layers import MaskedGlobalMaxPool1D  # noqa: E402
+from tfbert.encoders.base import sentence_vector
+from tfbert.errors import ConfigError
+from tfbert.layers import MaskedGlobalMaxPool1D
 
 
 def _logits(x, num_outputs):
@@ -65,18 +64,52 @@ def bilstm_head(outputs, input_mask, num_outputs, pooling="pooled", lstm_units=5
     return _logits(_mlp(x, hidden_units, dropout, batchnorm_momentum), num_outputs)
 
 
-HEADS = {"dense": dense_head, "cls_bn": cls_bn_head, "bilstm": bilstm_head}
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+    """A head and what a run needs to know about it.
+
+    Attributes:
+        name: str. The name users pass (``--head``).
+        build: the head function (see the module docstring for its signature).
+        train_encoder: bool. Whether the encoder fine-tunes by default.
+        learning_rate: float. Default peak learning rate with this head.
+        feature_layer: str or None. The head layer whose input is the encoder
+            output the head consumes; set, a frozen encoder's outputs can be
+            computed once and cached (``tfbert.encoder_cache``).
+        per_token: bool. The head reads every token's vector, not one per text.
+    """
+
+    name: str
+    build: Callable
+    train_encoder: bool
+    learning_rate: float
+    feature_layer: str | None = None
+    per_token: bool = False
+
 
 # Frozen-encoder heads train only a freshly initialised head, which needs a far
 # larger step than fine-tuning a pretrained encoder does.
-HEAD_DEFAULTS = {
-    "dense": {"train_encoder": True, "learning_rate": 3e-5},
-    "cls_bn": {"train_encoder": False, "learning_rate": 1e-3},
-    "bilstm": {"train_encoder": False, "learning_rate": 1e-3},
-}
+HEADS = {spec.name: spec for spec in (
+    HeadSpec("dense", dense_head, train_encoder=True, learning_rate=3e-5, feature_layer="head_dropout"),
+    HeadSpec("cls_bn", cls_bn_head, train_encoder=False, learning_rate=1e-3, feature_layer="head_batchnorm"),
+    HeadSpec("bilstm", bilstm_head, train_encoder=False, learning_rate=1e-3, feature_layer="head_bilstm",
+             per_token=True),
+)}
 
 
-def get_head(name: str):
+def get_head(name: str) -> HeadSpec:
     if name not in HEADS:
         raise ConfigError(f"unknown head '{name}'; choose one of: {', '.join(HEADS)}")
     return HEADS[name]
+
+
+def resolve_head_settings(head: str, train_encoder: bool | None = None,
+                          learning_rate: float | None = None) -> dict:
+    """``train_encoder`` and ``learning_rate`` with ``None`` replaced by the head's defaults.
+
+    The one place where "unset means the head's default" is decided; runs
+    resolve their settings through it once (``tfbert.config.resolve``).
+    """
+    spec = get_head(head)
+    return {"train_encoder": spec.train_encoder if train_encoder is None else bool(train_encoder),
+            "learning_rate": spec.learning_rate if learning_rate is None else float(learning_rate)}

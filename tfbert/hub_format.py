@@ -11,12 +11,8 @@ does.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
 
 def save_hub_encoder(network: keras.layers.Layer, path: str, vocab_file: str | None = None,

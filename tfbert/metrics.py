@@ -25,13 +25,12 @@ cheap and never imports TensorFlow.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from tfbert.errors import DataError
+from tfbert.files import write_json
 
 __all__ = ["classification_report", "save_report", "format_report"]
 
@@ -205,19 +204,6 @@ def _check_report(report: Any) -> None:
         )
 
 
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats become None so the JSON stays standard (no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return _json_safe(value.item())
-    return value
-
-
 def save_report(report: Mapping[str, Any], folder: str | os.PathLike, prefix: str = "test") -> dict[str, Path]:
     """Write a report's files into ``folder`` (created if needed).
 
@@ -245,9 +231,7 @@ def save_report(report: Mapping[str, Any], folder: str | os.PathLike, prefix: st
         "confusion_matrix_png": folder / f"{prefix}_confusion_matrix.png",
     }
 
-    paths["metrics"].write_text(
-        json.dumps(_json_safe(dict(report)), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    write_json(paths["metrics"], dict(report))
 
     per_class = pd.DataFrame(
         [{"class": name, **{k: report["per_class"][name][k] for k in (*_AVERAGE_KEYS, "support")}}

@@ -5,65 +5,134 @@ from __future__ import annotations
 import dataclasses
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tf_keras as keras
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from tfbert.encoders import load_encoder, load_preprocessor  # noqa: E402
-from tfbert.errors import ConfigError  # noqa: E402
-from tfbert.heads import HEAD_DEFAULTS, get_head  # noqa: E402
-from tfbert.precision import set_precision  # noqa: E402
-from tfbert.registry import ModelSpec, get_spec  # noqa: E402
+from tfbert.encoders import load_encoder, load_preprocessor
+from tfbert.errors import ConfigError
+from tfbert.encoder_cache import split_at_head
+from tfbert.heads import HeadSpec, get_head, resolve_head_settings
+from tfbert.precision import set_precision
+from tfbert.registry import ModelSpec, get_spec
 
 
-@dataclasses.dataclass
-class ClassifierInfo:
-    """What tfbert keeps with a built model (``model.tfbert``).
-
-    Attributes:
-        spec: ModelSpec. The registry entry the encoder came from.
-        head: str. Head name.
-        head_config: dict. Head keyword arguments actually used.
-        num_classes: int. Number of labels (binary models have one logit).
-        class_names: list of str. Label names, index = class id.
-        seq_length: int. Maximum tokens per text.
-        train_encoder: bool. Whether the encoder's weights train.
-        preprocessor: Preprocessor. Strings -> the core model's int inputs.
-        core: keras.Model. Int inputs -> logits (the trainable part).
-        precision: str. ``bfloat16`` (mixed) or ``float32``.
-    """
-
+@dataclasses.dataclass(frozen=True)
+class _Description:
     spec: ModelSpec
     head: str
     head_config: dict
-    num_classes: int
-    class_names: list
+    class_names: tuple
     seq_length: int
     train_encoder: bool
-    preprocessor: object
-    core: keras.Model
-    precision: str = "float32"
-    _head_split: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+    precision: str
+
+
+class TextClassifier(keras.Model):
+    """A text classifier made of three parts: preprocessor -> encoder -> head.
+
+    Built by :func:`create_classifier`; a Keras functional model, so ``fit``,
+    ``predict``, ``evaluate``, ``save_weights`` and ``save`` (SavedModel) work
+    as for any Keras model. Its input is the string tensor ``text`` [batch]
+    when the preprocessor runs in-graph (TF Hub entries), else the int32 dict
+    the preprocessor makes (HuggingFace entries); its output is the logits.
+
+    The parts, each usable alone:
+
+    * ``preprocessor``: strings -> the encoder's int inputs (``tfbert.encoders``).
+    * ``encoder``: the encoder layer (the backbone).
+    * ``core``: keras.Model, int inputs -> logits (encoder + head). This is
+      what trains on tokenized batches (``tfbert.training.make_dataset``).
+    * ``head_split()``: (encoder part, head part) of ``core``, cut where the
+      head starts; the head part trains on cached frozen-encoder outputs.
+
+    ``part(name)`` returns the Keras model for ``"model"`` (this one),
+    ``"core"`` or ``"head"``: training code says which one it fits.
+    """
+
+    PARTS = ("model", "core", "head")
+
+    def __init__(self, core: keras.Model, preprocessor, description: _Description, name: str | None = None):
+        if preprocessor.in_graph:
+            text = keras.Input(shape=(), dtype=tf.string, name="text")
+            inputs, outputs = text, core(preprocessor(text))
+        else:  # same layers as core: the model takes the preprocessor's int dict
+            inputs, outputs = core.input, core.output
+        super().__init__(inputs=inputs, outputs=outputs, name=name or f"{description.head}_text_classifier")
+        self.core = core
+        self.preprocessor = preprocessor
+        self._description = description
+        self._head_split = None
+
+    # -- what the model is
+    @property
+    def spec(self) -> ModelSpec:
+        """The registry entry the encoder came from."""
+        return self._description.spec
+
+    @property
+    def head_name(self) -> str:
+        return self._description.head
+
+    @property
+    def head_spec(self) -> HeadSpec:
+        return get_head(self._description.head)
+
+    @property
+    def head_config(self) -> dict:
+        """The head keyword arguments actually used (unset ones took the head's defaults)."""
+        return dict(self._description.head_config)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._description.class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self._description.class_names)
 
     @property
     def num_outputs(self) -> int:
+        """Logits per text: 1 for two classes (sigmoid), else one per class."""
         return 1 if self.num_classes == 2 else self.num_classes
 
     @property
-    def takes_strings(self) -> bool:
-        """True when the Keras model's input is raw text (TF Hub backend)."""
-        return self.preprocessor.in_graph
+    def seq_length(self) -> int:
+        return self._description.seq_length
 
-    def encoder(self):
+    @property
+    def train_encoder(self) -> bool:
+        return self._description.train_encoder
+
+    @property
+    def precision(self) -> str:
+        """``bfloat16`` (mixed) or ``float32``: the policy the layers were built with."""
+        return self._description.precision
+
+    @property
+    def takes_strings(self) -> bool:
+        """True when the model's input is raw text (the preprocessor runs in-graph)."""
+        return bool(self.preprocessor.in_graph)
+
+    # -- its parts
+    @property
+    def encoder(self) -> keras.layers.Layer:
         return self.core.get_layer("encoder")
 
-    def head_split(self):
+    def head_split(self) -> tuple[keras.Model, keras.Model]:
         """(encoder part, head part) of ``core``: see ``tfbert.encoder_cache.split_at_head``."""
         if self._head_split is None:
-            from tfbert.encoder_cache import split_at_head
-            self._head_split = split_at_head(self.core, self.head)
+            self._head_split = split_at_head(self.core, self.head_spec)
         return self._head_split
+
+    def part(self, name: str) -> keras.Model:
+        """The Keras model that trains on one kind of input: ``model``, ``core`` or ``head``."""
+        if name == "model":
+            return self
+        if name == "core":
+            return self.core
+        if name == "head":
+            return self.head_split()[1]
+        raise ConfigError(f"unknown model part '{name}'; choose one of: {', '.join(self.PARTS)}")
 
 
 def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):
@@ -73,8 +142,8 @@ def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):
 
 def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: int | None = None,
                       class_names=None, seq_length: int = 128, train_encoder: bool | None = None,
-                      precision: str | None = None, **head_kwargs) -> keras.Model:
-    """A Keras functional text classifier from a registry name and a head style.
+                      precision: str | None = None, **head_kwargs) -> TextClassifier:
+    """A Keras text classifier from a registry name and a head style.
 
     Args:
         name: str. Registry name, ``hf:<checkpoint>``, ``tfhub:<enc>|<pre>`` or a folder.
@@ -93,57 +162,49 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
             ``None`` values are dropped so unset CLI flags keep head defaults.
 
     Returns:
-        keras.Model. TF Hub entries take a string tensor ``text`` [batch]; HF
-        entries take the int32 dict of ``model.tfbert.preprocessor``. Both
-        return logits: [batch, 1] for two classes, [batch, num_classes] else.
-        ``model.tfbert`` is a :class:`ClassifierInfo`.
+        TextClassifier (a keras.Model). TF Hub entries take a string tensor
+        ``text`` [batch]; HF entries take the int32 dict of ``model.preprocessor``.
+        Both return logits: [batch, 1] for two classes, [batch, num_classes] else.
 
     Example:
         >>> model = create_classifier("minilm-l6-h384-uncased", head="cls_bn",
         ...                           class_names=["neg", "pos"])
     """
     spec = get_spec(name)
-    head_fn = get_head(head)
+    head_spec = get_head(head)
     head_kwargs = {k: v for k, v in head_kwargs.items() if v is not None}
     class_names, num_classes = _resolve_classes(class_names, num_classes)
-    if train_encoder is None:
-        train_encoder = HEAD_DEFAULTS[head]["train_encoder"]
+    train_encoder = resolve_head_settings(head, train_encoder=train_encoder)["train_encoder"]
 
     preprocessor = load_preprocessor(spec, seq_length)
     previous_policy = keras.mixed_precision.global_policy()
     precision = set_precision(precision or os.environ.get("TFBERT_PRECISION", "auto"))
     try:
         encoder = load_encoder(spec, trainable=train_encoder)
-        core = _build_core(spec, encoder, preprocessor, head, head_fn, num_classes, head_kwargs)
+        core = _build_core(spec, encoder, preprocessor, head_spec, num_classes, head_kwargs)
     finally:
         # The policy is global; keep it only for the layers built here.
         keras.mixed_precision.set_global_policy(previous_policy)
 
-    if preprocessor.in_graph:
-        text = keras.Input(shape=(), dtype=tf.string, name="text")
-        model = keras.Model(text, core(preprocessor(text)), name=f"{head}_text_classifier")
-    else:
-        model = core
-    model.tfbert = ClassifierInfo(
-        spec=spec, head=head, head_config=head_kwargs, num_classes=num_classes,
-        class_names=class_names, seq_length=seq_length, train_encoder=train_encoder,
-        preprocessor=preprocessor, core=core, precision=precision)
-    return model
+    description = _Description(spec=spec, head=head, head_config=head_kwargs, class_names=tuple(class_names),
+                               seq_length=seq_length, train_encoder=train_encoder, precision=precision)
+    return TextClassifier(core, preprocessor, description)
 
 
-def _build_core(spec, encoder, preprocessor, head, head_fn, num_classes, head_kwargs):
+def _build_core(spec, encoder, preprocessor, head_spec, num_classes, head_kwargs):
     inputs = {k: keras.Input(shape=(None,), dtype=tf.int32, name=k) for k in preprocessor.input_names}
     outputs = encoder(inputs)
     num_outputs = 1 if num_classes == 2 else num_classes
     try:
-        logits = head_fn(outputs, inputs["input_mask"], num_outputs,
-                         pooling=spec.sentence_pooling, **head_kwargs)
+        logits = head_spec.build(outputs, inputs["input_mask"], num_outputs,
+                                 pooling=spec.sentence_pooling, **head_kwargs)
     except TypeError as err:
-        raise ConfigError(f"head '{head}': {err}; see help(tfbert.heads.{head_fn.__name__})") from None
-    uses_pooler = head == "dense" and spec.sentence_pooling == "pooled"
+        raise ConfigError(f"head '{head_spec.name}': {err}; "
+                          f"see help(tfbert.heads.{head_spec.build.__name__})") from None
+    uses_pooler = head_spec.name == "dense" and spec.sentence_pooling == "pooled"
     if not uses_pooler and hasattr(encoder, "freeze_pooler"):
         encoder.freeze_pooler()
-    return keras.Model(inputs, logits, name=f"{head}_classifier")
+    return keras.Model(inputs, logits, name=f"{head_spec.name}_classifier")
 
 
 def _resolve_classes(class_names, num_classes):

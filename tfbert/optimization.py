@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from official.nlp import optimization as nlp_optimization
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from official.nlp import optimization as nlp_optimization  # noqa: E402
-
-from tfbert.errors import ConfigError  # noqa: E402
+from tfbert.errors import ConfigError
 
 
 def create_optimizer(learning_rate: float, train_steps: int, warmup_ratio: float = 0.1,

@@ -11,14 +11,11 @@ longest member.
 from __future__ import annotations
 
 import math
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from tfbert.errors import ConfigError, DataError  # noqa: E402
+from tfbert.errors import ConfigError, DataError
 
 
 def bucket_boundaries(seq_length: int, width: int = 8) -> list[int]:

@@ -21,13 +21,13 @@ validation set, ``val_loss`` and ``val_accuracy`` (other columns are ignored).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from tfbert.errors import DataError
+from tfbert.runs import RunFolder, SweepFolder
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -38,10 +38,6 @@ __all__ = [
     "HISTORY_IMAGE_SIZE",
     "SWEEP_FIGSIZE",
     "SWEEP_IMAGE_SIZE",
-    "HISTORY_FILENAME",
-    "CONFIG_FILENAME",
-    "CURVES_FILENAME",
-    "SWEEP_CURVES_FILENAME",
     "confusion_figsize",
     "load_history",
     "plot_history",
@@ -56,10 +52,6 @@ HISTORY_IMAGE_SIZE = (800, 800)  # (width, height) in pixels of plot_history's P
 SWEEP_FIGSIZE = (11.0, 8.0)
 SWEEP_IMAGE_SIZE = (1100, 800)  # (width, height) in pixels of plot_sweep's PNG
 
-HISTORY_FILENAME = "history.csv"
-CONFIG_FILENAME = "config.json"
-CURVES_FILENAME = "curves.png"
-SWEEP_CURVES_FILENAME = "sweep_curves.png"
 
 # Cell counts are written into the confusion matrix up to this many classes;
 # beyond that the text would be unreadable, so only the colours are drawn.
@@ -156,9 +148,9 @@ def load_history(path: str | os.PathLike) -> "pd.DataFrame":
 
     path = Path(path)
     if path.is_dir():
-        path = path / HISTORY_FILENAME
+        path = RunFolder(path).history_csv
     if not path.is_file():
-        raise DataError(f"history file {path} does not exist; pass a run folder that holds {HISTORY_FILENAME}")
+        raise DataError(f"history file {path} does not exist; pass a run folder that holds {RunFolder.HISTORY_CSV}")
     try:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -442,17 +434,13 @@ def _annotate_confusion(ax, counts, shown, vmax: float, normalize: bool) -> None
 # --------------------------------------------------------------------------- folders
 
 
-def _run_title(folder: Path) -> str:
+def _run_title(run: RunFolder) -> str:
     """``"<model> / <head>"`` from the run's config.json, else the folder name."""
-    config_path = folder / CONFIG_FILENAME
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return folder.name
-    if not isinstance(config, dict):
-        return folder.name
+    config = run.read_config()
+    if config is None:
+        return run.name
     parts = [str(config[k]) for k in ("model", "head") if config.get(k) not in (None, "")]
-    title = " / ".join(parts) if parts else folder.name
+    title = " / ".join(parts) if parts else run.name
     lr = config.get("learning_rate")
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr):
         title += f"  (lr {lr:g})"
@@ -472,33 +460,29 @@ def plot_folder(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"folder {folder} does not exist; pass a run folder or a sweep folder")
-
-    if (folder / HISTORY_FILENAME).is_file():
-        out = plot_history(load_history(folder), folder / CURVES_FILENAME, title=_run_title(folder))
-        return [out]
-
-    run_dirs = sorted(
-        (d for d in folder.iterdir() if d.is_dir() and (d / HISTORY_FILENAME).is_file()),
-        key=lambda d: d.name,
-    )
-    if not run_dirs:
+    run = RunFolder(folder)
+    if run.has_history():
+        return [plot_history(load_history(folder), run.curves, title=_run_title(run))]
+    sweep = SweepFolder(folder)
+    runs = sweep.runs_with_history()
+    if not runs:
+        name = RunFolder.HISTORY_CSV
         raise DataError(
-            f"{folder} has no {HISTORY_FILENAME} and no sub-folder with one; expected a run folder "
-            f"(with {HISTORY_FILENAME}) or a sweep folder (run sub-folders each with {HISTORY_FILENAME})"
+            f"{folder} has no {name} and no sub-folder with one; expected a run folder "
+            f"(with {name}) or a sweep folder (run sub-folders each with {name})"
         )
-
     written: list[Path] = []
     histories: dict[str, Any] = {}
     problems: list[str] = []
-    for run_dir in run_dirs:
+    for run in runs:
         try:
-            hist = _coerce_history(load_history(run_dir), f"history of run {run_dir.name!r}")
+            hist = _coerce_history(load_history(run.path), f"history of run {run.name!r}")
         except DataError as exc:
             problems.append(str(exc))
             continue
-        written.append(plot_history(hist, run_dir / CURVES_FILENAME, title=_run_title(run_dir)))
-        histories[run_dir.name] = hist
+        written.append(plot_history(hist, run.curves, title=_run_title(run)))
+        histories[run.name] = hist
     if not histories:
         raise DataError(f"no run in sweep folder {folder} has epochs to plot; first problem: {problems[0]}")
-    written.append(plot_sweep(histories, folder / SWEEP_CURVES_FILENAME, title=f"Sweep: {folder.resolve().name}"))
+    written.append(plot_sweep(histories, sweep.curves, title=f"Sweep: {folder.resolve().name}"))
     return written

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tf_keras as keras
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from tfbert.errors import ConfigError  # noqa: E402
+from tfbert.errors import ConfigError
 
 CHOICES = ("auto", "bfloat16", "float32")
 

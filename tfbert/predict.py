@@ -22,15 +22,12 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from tfbert.errors import ConfigError, DataError
+from tfbert.export import SIGNATURE, TOKENIZER_DIR, read_export_info
 
-from tfbert.errors import ConfigError, DataError  # noqa: E402
-from tfbert.export import SIGNATURE, TOKENIZER_DIR, read_export_info  # noqa: E402
-
-__all__ = ["Predictor", "load", "read_texts", "check_utf8", "write_predictions",
-           "format_predictions", "add_predict_parser", "run_predict"]
+__all__ = ["Predictor", "load", "read_texts", "check_utf8", "write_predictions", "format_predictions"]
 
 _logger = logging.getLogger(__name__)
 
@@ -320,45 +317,3 @@ def format_predictions(texts: Sequence[str], predictions: Sequence[dict], width:
             shown = shown[:width - 3] + "..."
         lines.append(f"{pred['label']:<{label_w}}  {pred['score']:6.4f}  {shown}")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------ CLI
-
-
-def add_predict_parser(subparsers):
-    """``tfbert predict MODEL_DIR "text" ... | --input FILE [--output FILE]``."""
-    parser = subparsers.add_parser(
-        "predict", help="label texts with an exported model",
-        description="Label texts with a model folder written by export_classifier. Texts come from "
-                    "the command line or --input; results are printed as a table or written with --output.")
-    parser.add_argument("model_dir", help="exported model folder")
-    parser.add_argument("texts", nargs="*", help="texts to label (quote each one)")
-    parser.add_argument("--input", "-i", metavar="FILE",
-                        help="file of texts: .txt (one a line) or .csv/.tsv/.jsonl (see --text-column)")
-    parser.add_argument("--text-column", default="text", metavar="NAME",
-                        help="column holding the text in a CSV/TSV/JSONL input (default: text)")
-    parser.add_argument("--output", "-o", metavar="FILE",
-                        help="write predictions to FILE.csv or FILE.jsonl instead of printing them")
-    parser.add_argument("--batch-size", type=int, default=64, help="texts per model call (default: 64)")
-    parser.set_defaults(func=run_predict)
-    return parser
-
-
-def run_predict(args) -> int:
-    texts = list(args.texts or [])
-    if args.input:
-        texts += read_texts(args.input, text_column=args.text_column)
-    if not args.texts and not args.input:
-        raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
-    if not texts:
-        raise DataError(f"{args.input} holds no texts; add one text per line (or per row)")
-    if args.output and Path(args.output).suffix.lower() not in (".csv", ".jsonl"):
-        raise ConfigError(f"cannot write predictions to {args.output}; name the output file .csv or .jsonl")
-    predictor = load(args.model_dir)
-    predictions = predictor.predict(texts, batch_size=args.batch_size)
-    if args.output:
-        path = write_predictions(args.output, texts, predictions, predictor.class_names)
-        print(f"{len(predictions)} predictions written to {path}")
-    else:
-        print(format_predictions(texts, predictions))
-    return 0

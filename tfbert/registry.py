@@ -109,14 +109,12 @@ _LOADED = False
 
 
 def resolve_handle(handle: str) -> str:
-    """Turn ``pkg:PACKAGE/PATH`` and ``~`` into filesystem paths; keep URLs and ids.
+    """Turn ``pkg:PACKAGE/PATH`` and ``~`` into filesystem paths; keep URLs, ids and other handles.
 
-    ``converted:NAME/encoder`` (or ``/preprocess``) is the TF Hub conversion of
-    HuggingFace entry NAME, made on first use (see ``tfbert.convert``).
+    ``converted:NAME/encoder`` handles stay as they are: they name a
+    conversion made on first use, which ``tfbert.conversion_cache`` resolves
+    where encoders are loaded, so reading the registry never converts anything.
     """
-    if handle.startswith("converted:"):
-        from tfbert.convert import resolve_converted
-        return resolve_converted(handle)
     if handle.startswith("pkg:"):
         package, _, rel = handle[4:].partition("/")
         try:

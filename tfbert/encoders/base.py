@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
+from typing import Callable
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+@dataclasses.dataclass
+class TextFrontEnd:
+    """Strings -> packed ids with TF ops only, so an exported model can take raw text.
+
+    Attributes:
+        tokenize: callable. String tensor [batch] -> ragged ids [batch, (words), (pieces)]
+            or [batch, (pieces)].
+        pack: callable. ``[ragged ids]`` -> dict of ids padded to ``seq_length``
+            (``input_word_ids``, ``input_mask``, ``input_type_ids``).
+        resources: list. Trackable objects holding the vocabulary tables and
+            assets the two use; a SavedModel must track them.
+        fallback_resources: list or None. A larger set to track if saving with
+            ``resources`` reports untracked resources.
+        kind: str. What the tokenizer is, for the export's description.
+        source: str. Where its vocabulary came from.
+    """
+
+    tokenize: Callable
+    pack: Callable
+    resources: list
+    kind: str
+    source: str
+    fallback_resources: list | None = None
 
 
 class Preprocessor:
@@ -40,6 +64,10 @@ class Preprocessor:
     @property
     def pad_id(self) -> int:
         raise NotImplementedError
+
+    def text_front_end(self) -> tuple[TextFrontEnd | None, str]:
+        """The in-graph tokenizer for exports, or (None, the reason there is none)."""
+        return None, "the preprocessor runs in Python"
 
     def token_ids(self, texts, max_length: int | None = None) -> tf.RaggedTensor:
         """Ids of each text with special tokens, truncated to ``max_length``

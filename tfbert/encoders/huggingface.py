@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from tfbert.encoders.base import Preprocessor, ragged_from_lists  # noqa: E402
-from tfbert.errors import ConfigError  # noqa: E402
+from tfbert.encoders.base import Preprocessor, TextFrontEnd, ragged_from_lists
+from tfbert.errors import ConfigError
 
 
 def _load_error(spec, what, err) -> ConfigError:
@@ -107,6 +103,24 @@ class HFPreprocessor(Preprocessor):
     @property
     def pad_id(self) -> int:
         return int(self.hf_tokenizer.pad_token_id or 0)
+
+    def text_front_end(self) -> tuple[TextFrontEnd | None, str]:
+        """tfbert's in-graph WordPiece tokenizer, rebuilt from the checkpoint's (same ids)."""
+        from official.nlp.modeling.layers import BertPackInputs
+
+        from tfbert.errors import ExportError
+        from tfbert.tokenizers import WordPieceTokenizer
+
+        if (self.spec.tokenizer_type or "wordpiece").lower() != "wordpiece":
+            return None, f"its tokenizer is {self.spec.tokenizer_type}, not WordPiece"
+        try:
+            tokenizer = WordPieceTokenizer.from_hf(self.hf_tokenizer)
+        except ExportError as err:
+            return None, str(err).split(";")[0]
+        pack = BertPackInputs(self.seq_length, special_tokens_dict=tokenizer.get_special_tokens_dict(),
+                              name="pack_inputs")
+        return TextFrontEnd(tokenizer, pack, [tokenizer], kind="wordpiece",
+                            source=self.spec.tokenizer or self.spec.encoder), ""
 
     def token_ids(self, texts, max_length: int | None = None, chunk: int = 4096) -> tf.RaggedTensor:
         if isinstance(texts, str):

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
+import tensorflow as tf
+import tensorflow_hub as hub
+import tensorflow_text  # noqa: F401  (registers the ops preprocess models use)
+import tf_keras as keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tensorflow_hub as hub  # noqa: E402
-import tensorflow_text  # noqa: E402,F401  (registers the ops preprocess models use)
-import tf_keras as keras  # noqa: E402
-
-from tfbert.encoders.base import Preprocessor  # noqa: E402
-from tfbert.errors import ConfigError  # noqa: E402
+from tfbert import conversion_cache
+from tfbert.encoders.base import Preprocessor, TextFrontEnd
+from tfbert.errors import ConfigError
 
 
 def _load(handle: str, what: str, name: str):
     try:
-        return hub.load(handle)
+        return hub.load(conversion_cache.resolve_handle(handle))
     except Exception as err:  # hub raises many types; the user needs one line
         raise ConfigError(
             f"could not load the TF Hub {what} of '{name}' from {handle}: "
@@ -60,9 +57,17 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
             texts = tf.constant(list(texts), dtype=tf.string)
         return keras.layers.Layer.__call__(self, texts, *args, **kwargs)
 
+    def text_front_end(self) -> tuple[TextFrontEnd, str]:
+        # The tokenize sub-object holds the vocabulary table and asset; the
+        # whole preprocess model is the fallback if its resources live elsewhere.
+        hub_object = self._hub_object
+        return TextFrontEnd(self.tokenize_layer, self.pack_layer, [getattr(hub_object, "tokenize", hub_object)],
+                            kind="tfhub_preprocess", source=self.spec.preprocess,
+                            fallback_resources=[hub_object]), ""
+
     def _vocabulary(self) -> list[str]:
         if self._vocab is None:
-            encoder = hub.load(self.spec.encoder_path)
+            encoder = _load(self.spec.encoder_path, "encoder", self.spec.name)
             vocab_asset = getattr(encoder, "vocab_file", None)
             if vocab_asset is None:
                 return []

@@ -22,8 +22,6 @@ import os
 import pprint
 import sys
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_unicode_tables.py")
 
 

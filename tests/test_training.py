@@ -1,0 +1,49 @@
+"""tfbert.training: compile and fit the part of a TextClassifier that the batches feed."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfbert
+from tfbert.testing import toy_texts
+from tfbert.training import compile_classifier, make_dataset, predict_logits, train_classifier
+
+
+@pytest.mark.parametrize("head,expected", [("dense", 3e-5), ("cls_bn", 1e-3)])
+def test_compile_uses_the_heads_learning_rate_unless_given(tiny_models, head, expected):
+    model = tfbert.create_classifier("tiny-hf", head=head, seq_length=8)
+    target = compile_classifier(model, train_steps=10, warmup_ratio=0.0, part="core")
+    assert target is model.core
+    assert float(target.optimizer.learning_rate(0)) == pytest.approx(expected)
+    target = compile_classifier(model, train_steps=10, learning_rate=0.5, warmup_ratio=0.0)
+    assert target is model and float(target.optimizer.learning_rate(0)) == pytest.approx(0.5)
+
+
+def test_fitting_the_text_model_directly_learns(tiny_models):
+    """The Keras way for TF Hub entries: raw strings in, the whole model fitted (part="model")."""
+    texts, labels = toy_texts(64, seed=5)
+    model = tfbert.create_classifier("tiny-tfhub", head="dense", seq_length=16)
+    ds = tf.data.Dataset.from_tensor_slices((texts, labels.astype(np.float32)[:, None])).shuffle(64, seed=0).batch(16)
+    history = train_classifier(model, ds, epochs=8, learning_rate=1e-2, seed=0, verbose=0, part="model").history
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert ((predict_logits(model, texts)[:, 0] > 0) == labels).mean() >= 0.85
+
+
+def test_unknown_part_and_mismatched_labels_are_one_line_errors(tiny_models):
+    model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=8)
+    ds = make_dataset(model, ["a b", "c d"], [0, 1])
+    with pytest.raises(tfbert.ConfigError, match="unknown model part 'encoder'; choose one of: model, core, head"):
+        train_classifier(model, ds, epochs=1, part="encoder")
+    with pytest.raises(tfbert.ConfigError, match="epochs must be >= 1"):
+        train_classifier(model, ds, epochs=0)
+    with pytest.raises(tfbert.DataError, match="label id 3 at position 0 is outside 0..1"):
+        make_dataset(model, ["a"], [3])
+
+
+def test_multiclass_labels_stay_int_and_binary_become_one_float_column(tiny_models):
+    binary = tfbert.create_classifier("tiny-hf", head="dense", seq_length=8)
+    three = tfbert.create_classifier("tiny-hf", head="dense", seq_length=8, class_names=["a", "b", "c"])
+    _, y2 = next(iter(make_dataset(binary, ["x", "y"], [0, 1], bucketing=False)))
+    _, y3 = next(iter(make_dataset(three, ["x", "y", "z"], [0, 2, 1], bucketing=False)))
+    assert y2.dtype == tf.float32 and y2.shape == (2, 1)
+    assert y3.dtype == tf.int32 and y3.numpy().tolist() == [0, 2, 1]

@@ -1,0 +1,107 @@
+"""Writing files safely: JSON that stays standard, atomic files and folders, the cache.
+
+Every output tfbert leaves behind (run folders, exports, conversions) is
+written next to its target and renamed into place, so an interrupted write
+never leaves a half-written file or folder where a reader would take it as
+complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+
+def cache_root() -> Path:
+    """Where downloads, extracted archives and conversions go: ``$TFBERT_CACHE`` or ``~/.cache/tfbert``."""
+    configured = os.environ.get("TFBERT_CACHE")
+    root = Path(configured) if configured else Path.home() / ".cache" / "tfbert"
+    return root.expanduser()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as standard JSON data: NumPy/TF values to Python, NaN/inf to None, paths and the rest to str."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json_safe(dataclasses.asdict(value))
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return json_safe(value.tolist())
+    if hasattr(value, "numpy"):  # eager tensors
+        return json_safe(value.numpy())
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to a temporary sibling, then rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """``obj`` as indented UTF-8 JSON (see :func:`json_safe`), written atomically."""
+    return write_text(path, json.dumps(json_safe(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any | None:
+    """The JSON in ``path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling folder that replaces ``out_dir`` when the block ends without error.
+
+    On an error the temporary folder is removed and ``out_dir`` (if it existed)
+    is left as it was. The finished folder gets the usual permissions (mkdtemp
+    makes it private; servers that load exports often run as other users).
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+            out_dir.rename(old)
+        os.rename(tmp, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,171 @@
+"""Run and sweep folders: the one place that knows their file names.
+
+A run folder (one training run, see ``tfbert.experiment``)::
+
+    config.json / config.yaml   resolved settings (+ class names, registry entry)
+    data_summary.json           class balance and text lengths
+    history.csv / history.json  per epoch: loss, accuracy, val_*, learning_rate, time
+    curves.png                  loss (top) and accuracy (bottom) per epoch
+    test_metrics.json (+ test_per_class.csv, test_confusion_matrix.csv/.png)
+    model/                      the exported model (see ``tfbert.export``)
+    summary_row.json            the run's row of the sweep summary
+    status.json                 done | failed (with the error) | interrupted
+    error.txt                   the traceback of a failed run
+
+A sweep folder holds one run folder per run, ``summary.csv`` (one row per
+run) and ``sweep_curves.png`` (every run's validation curves).
+
+Files are written atomically (``tfbert.files``), so a run killed while
+writing leaves the previous version or none, never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tfbert.files import read_json, write_json, write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+DONE, FAILED, INTERRUPTED = "done", "failed", "interrupted"
+
+
+class RunFolder:
+    """The files of one run.
+
+    Example:
+        >>> run = RunFolder("runs/demo/minilm__dense__lr3e-05")
+        >>> run.status()          # None before the run, then "done", "failed", ...
+        >>> run.history_csv       # Path(".../history.csv")
+    """
+
+    CONFIG_JSON = "config.json"
+    CONFIG_YAML = "config.yaml"
+    DATA_SUMMARY = "data_summary.json"
+    HISTORY_CSV = "history.csv"
+    HISTORY_JSON = "history.json"
+    CURVES = "curves.png"
+    SUMMARY_ROW = "summary_row.json"
+    STATUS = "status.json"
+    ERROR = "error.txt"
+    MODEL = "model"
+    TEST_PREFIX = "test"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def create(self) -> "RunFolder":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @property
+    def config_json(self) -> Path:
+        return self.path / self.CONFIG_JSON
+
+    @property
+    def history_csv(self) -> Path:
+        return self.path / self.HISTORY_CSV
+
+    @property
+    def curves(self) -> Path:
+        return self.path / self.CURVES
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / self.MODEL
+
+    @property
+    def error_file(self) -> Path:
+        return self.path / self.ERROR
+
+    # ------------------------------------------------------------------ writing
+    def write_config(self, settings: dict) -> None:
+        """The resolved settings, as JSON (exact) and YAML (to read, or to rerun with --config)."""
+        import yaml
+
+        from tfbert.files import json_safe
+
+        write_json(self.config_json, settings)
+        write_text(self.path / self.CONFIG_YAML,
+                   yaml.safe_dump(json_safe(settings), sort_keys=False, allow_unicode=True))
+
+    def write_data_summary(self, summary: dict) -> None:
+        write_json(self.path / self.DATA_SUMMARY, summary)
+
+    def write_history(self, frame: "pd.DataFrame") -> None:
+        write_text(self.history_csv, frame.to_csv(index=False))
+        write_json(self.path / self.HISTORY_JSON, frame.to_dict(orient="list"))
+
+    def write_summary_row(self, row: dict) -> None:
+        write_json(self.path / self.SUMMARY_ROW, row)
+
+    def write_status(self, status: str, error: str | None = None) -> None:
+        self.create()
+        write_json(self.path / self.STATUS, {"status": status, **({"error": error} if error else {})})
+
+    def write_error(self, text: str) -> None:
+        write_text(self.error_file, text)
+
+    # ------------------------------------------------------------------ reading
+    def read_config(self) -> dict | None:
+        config = read_json(self.config_json)
+        return config if isinstance(config, dict) else None
+
+    def status(self) -> str | None:
+        """``done``, ``failed``, ``interrupted``, or None for a run that never got that far."""
+        status = read_json(self.path / self.STATUS)
+        return status.get("status") if isinstance(status, dict) else None
+
+    def summary_row(self) -> dict | None:
+        row = read_json(self.path / self.SUMMARY_ROW)
+        return row if isinstance(row, dict) else None
+
+    def is_done(self) -> bool:
+        """Finished, with its summary row written (what a resumed sweep skips)."""
+        return self.status() == DONE and self.summary_row() is not None
+
+    def has_history(self) -> bool:
+        return self.history_csv.is_file()
+
+
+class SweepFolder:
+    """The files of a sweep: run folders, ``summary.csv``, ``sweep_curves.png``."""
+
+    SUMMARY_CSV = "summary.csv"
+    CURVES = "sweep_curves.png"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def create(self) -> "SweepFolder":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.path / self.SUMMARY_CSV
+
+    @property
+    def curves(self) -> Path:
+        return self.path / self.CURVES
+
+    def run(self, name: str) -> RunFolder:
+        return RunFolder(self.path / name)
+
+    def runs_with_history(self) -> list[RunFolder]:
+        """Run sub-folders that recorded epochs, by name."""
+        runs = (RunFolder(d) for d in sorted(self.path.iterdir(), key=lambda d: d.name) if d.is_dir())
+        return [r for r in runs if r.has_history()]
+
+    def write_summary(self, frame: "pd.DataFrame") -> None:
+        write_text(self.summary_csv, frame.to_csv(index=False))
