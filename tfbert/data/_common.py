@@ -16,7 +16,25 @@ from tfbert.errors import DataError
 # names (IMDB, NSMC, the demo): pass it on as encode_labels(class_names=...).
 CLASS_NAMES_ATTR = "class_names"
 
-_INT_PATTERN = re.compile(r"[+-]?\d+(\.0*)?")
+# ASCII digits only: "١" or "１" are names, not the id 1 (re's \d takes them).
+_INT_PATTERN = re.compile(r"[+-]?[0-9]+(\.0*)?")
+_INT64_DIGITS = len(str(2**63))  # 19
+
+
+def printable(value: object) -> str:
+    """``str(value)`` with non-printable characters (line breaks, tabs, NUL,
+    ...) escaped as ``ascii()`` writes them, so that a column name or a cell
+    quoted in an error message keeps the message on one line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value))
+
+
+def _as_int64(text: str) -> int | None:
+    """``"007"``, ``"+3"``, ``"1.0"`` as an int; None beyond int64."""
+    digits = re.sub(r"\.0*$", "", text)
+    if len(digits.lstrip("+-").lstrip("0")) > _INT64_DIGITS:
+        return None  # also spares int() its 4300-digit limit
+    number = int(digits)
+    return number if -(2**63) <= number < 2**63 else None
 
 
 def cache_root() -> Path:
@@ -85,7 +103,9 @@ def labels_from_strings(
     """Turns a column of label strings into ints when they all look like ints.
 
     Files store every label as text; ``"1"`` and ``"1.0"`` become the int 1 so
-    that 0/1 files give integer class ids, anything else stays a string.
+    that 0/1 files give integer class ids, anything else stays a string (also
+    when one integer does not fit int64: then they are names). Labels are
+    stripped of surrounding whitespace.
 
     Args:
         values: raw label cells (str, or NaN for a short row).
@@ -104,9 +124,14 @@ def labels_from_strings(
         position = int(missing.argmax())
         raise DataError(
             f"missing label on {where(position)} of {source} (column "
-            f"'{column}', {int(missing.sum())} row(s) without a label); fill "
+            f"'{printable(column)}', {int(missing.sum())} row(s) without a label); fill "
             "in the labels or remove those rows"
         )
     if stripped.str.fullmatch(_INT_PATTERN).all():
-        return stripped.str.replace(r"\.0*$", "", regex=True).astype("int64")
+        digits = stripped.str.replace(r"\.0*$", "", regex=True)
+        if digits.str.lstrip("+-").str.lstrip("0").str.len().max() < _INT64_DIGITS:
+            return digits.astype("int64")  # 18 digits or fewer always fit
+        numbers = [_as_int64(text) for text in stripped.tolist()]
+        if None not in numbers:
+            return pd.Series(numbers, index=stripped.index, dtype="int64")
     return stripped

@@ -23,6 +23,14 @@ from tfbert.errors import DataError
 MISSING_LABEL_STRINGS = frozenset({"", "nan", "na", "n/a", "<na>", "#n/a"})
 
 
+def _names(names: Sequence[str]) -> str:
+    """Class names for a one-line message: line breaks and other
+    non-printable characters escaped."""
+    from tfbert.data._common import printable  # _common imports this module
+
+    return ", ".join(printable(name) for name in names)
+
+
 def _where(index: Sequence[Any] | None, position: int) -> str:
     """Names a row for an error message: its index label when there is one."""
     if index is not None:
@@ -76,7 +84,7 @@ def _check_class_names(class_names: Sequence[Any]) -> list[str]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(
-            f"class_names repeats {', '.join(duplicates)}; each class name "
+            f"class_names repeats {_names(duplicates)}; each class name "
             "must appear once"
         )
     return names
@@ -181,7 +189,7 @@ def _encode_ids(labels: list[int], names: list[str], index: Sequence[Any] | None
         raise DataError(
             f"label id {labels[position]} at {_where(index, position)} is "
             f"outside 0..{len(names) - 1} for the {len(names)} classes "
-            f"{', '.join(names)}; integer labels must be class ids "
+            f"{_names(names)}; integer labels must be class ids "
             "0..N-1, or pass class_names that match them"
         )
     return ids.astype(np.int32)
@@ -197,7 +205,7 @@ def _encode_names(
         if found is None:
             raise DataError(
                 f"label {label!r} at {_where(index, position)} is not one of "
-                f"the {len(names)} classes {', '.join(names)}; fix the label "
+                f"the {len(names)} classes {_names(names)}; fix the label "
                 "or pass the full list of class names"
             )
         ids[position] = found

@@ -1,8 +1,9 @@
 """Loaders: every one returns a DataFrame with ``text`` and ``label`` columns.
 
 ``text`` is always a string (empty for an empty cell: :func:`tfbert.data.clean`
-drops those). ``label`` holds the original values: ints when every label in
-the file looks like an integer, strings otherwise. Other columns of the source
+drops those). ``label`` holds the original values, stripped of surrounding
+whitespace: ints when every label in the file is an integer (ASCII digits,
+``"1.0"`` allowed) that fits int64, strings otherwise. Other columns of the source
 are kept. Loaders whose integer labels have known names put them in
 ``df.attrs["class_names"]``.
 """
@@ -28,6 +29,7 @@ from tfbert.data._common import (
     download,
     labels_from_strings,
     natural_key,
+    printable,
 )
 from tfbert.data.imdb import IMDB_CLASS_NAMES, find_imdb_root, load_imdb
 from tfbert.errors import DataError
@@ -49,6 +51,9 @@ _EXTENSION_FORMATS = {
 _QUOTING = {"minimal": csv.QUOTE_MINIMAL, "none": csv.QUOTE_NONE}
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+# JSON strings hold no raw CR/LF, so these always end a line; \x85, \u2028 and
+# the other breaks str.splitlines() knows may sit inside a string.
+_JSON_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _KNOWN_SPECS = "a CSV/TSV/JSONL file, a folder, 'imdb', 'imdb:PATH', 'nsmc:PATH' or 'demo'"
 
 
@@ -116,12 +121,14 @@ def _read_delimited(path: Path, sep: str, quoting: int, what: str) -> pd.DataFra
                 f"{int(quote.group(1)) + 1}; close the quote"
                 f"{', or read the TSV with quoting=none' if sep == chr(9) else ''}"
             ) from error
-        first = message.strip().splitlines()[0] if message.strip() else "parse error"
+        first = printable(message.strip().splitlines()[0]) if message.strip() else "parse error"
         raise DataError(f"cannot parse {path} as {what}: {first}; fix the file") from error
     except UnicodeDecodeError as error:
         raise DataError(f"{path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from error
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"cannot read {path} ({error}); check that it is a valid file") from error
+        raise DataError(
+            f"cannot read {path} ({printable(error)}); check that it is a valid file"
+        ) from error
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
@@ -135,7 +142,9 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
     except UnicodeDecodeError as error:
         raise DataError(f"{path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from error
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"cannot read {path} ({error}); check that it is a valid file") from error
+        raise DataError(
+            f"cannot read {path} ({printable(error)}); check that it is a valid file"
+        ) from error
 
     if content.lstrip().startswith("["):
         # A plain JSON array is accepted too, though JSONL is the format.
@@ -145,20 +154,22 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
             raise DataError(
                 f"invalid JSON in {path} on line {error.lineno}: {error.msg}; fix the file"
             ) from error
+        except (ValueError, RecursionError) as error:
+            raise DataError(f"invalid JSON in {path}: {_json_failure(error)}; fix the file") from error
         for position, record in enumerate(array):
             records.append(record)
             lines.append(position + 1)
         where = "item"
     else:
-        for number, line in enumerate(content.splitlines(), start=1):
+        for number, line in enumerate(_JSON_LINE_BREAK.split(content), start=1):
             if not line.strip():
                 continue
             try:
                 records.append(json.loads(line))
-            except json.JSONDecodeError as error:
+            except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
                 raise DataError(
-                    f"invalid JSON on line {number} of {path}: {error.msg}; each "
-                    "line must be one JSON object"
+                    f"invalid JSON on line {number} of {path}: {_json_failure(error)}; "
+                    "each line must be one JSON object"
                 ) from error
             lines.append(number)
         where = "line"
@@ -171,6 +182,17 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
     if not records:
         raise DataError(f"{path} is empty; it needs one JSON object per line")
     return pd.DataFrame.from_records(records), lines
+
+
+def _json_failure(error: Exception) -> str:
+    """What json.loads found wrong, in a few words."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.msg
+    if isinstance(error, RecursionError):
+        return "arrays or objects nested too deeply"
+    if "digits" in str(error):  # int()'s limit: "Exceeds the limit (4300 digits) ..."
+        return "a number with too many digits"
+    return printable(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
 
 
 def _json_cell_to_str(value: Any, column: str, where: str, path: Path, is_label: bool) -> str:
@@ -189,15 +211,15 @@ def _json_cell_to_str(value: Any, column: str, where: str, path: Path, is_label:
     if isinstance(value, (str, int, float)):
         return str(value)
     raise DataError(
-        f"column '{column}' on {where} of {path} is a JSON "
+        f"column '{printable(column)}' on {where} of {path} is a JSON "
         f"{type(value).__name__}, expected a string or a number"
     )
 
 
 def _missing_column(column: str, path: Path, found: list[str], option: str) -> DataError:
     return DataError(
-        f"column '{column}' not found in {path}; columns found: "
-        f"{', '.join(map(str, found)) or '(none)'}. Pass {option}=NAME "
+        f"column '{printable(column)}' not found in {path}; columns found: "
+        f"{', '.join(printable(c) or repr(c) for c in found) or '(none)'}. Pass {option}=NAME "
         f"(--{option.replace('_', '-')} NAME on the command line)"
     )
 
@@ -325,7 +347,7 @@ def load_nsmc(path: str | os.PathLike | None = None, split: str = "train") -> pd
     if missing:
         raise DataError(
             f"{file} does not have the NSMC header 'id<TAB>document<TAB>label' "
-            f"(columns found: {', '.join(map(str, raw.columns))}); for other "
+            f"(columns found: {', '.join(map(printable, raw.columns))}); for other "
             "tables use load_table with text_column/label_column"
         )
     df = _to_frame(raw, "document", "label", file, _row_locator(raw, "document"))
@@ -370,7 +392,7 @@ def load_class_folders(path: str | os.PathLike) -> pd.DataFrame:
         )
         if not entries:
             raise DataError(
-                f"class folder {class_dir} has no files; add examples or remove the folder"
+                f"class folder {printable(class_dir)} has no files; add examples or remove the folder"
             )
         for entry in entries:
             try:
@@ -378,7 +400,7 @@ def load_class_folders(path: str | os.PathLike) -> pd.DataFrame:
                     texts.append(handle.read())
             except UnicodeDecodeError as error:
                 raise DataError(
-                    f"{entry.path} is not UTF-8 text ({error.reason}); re-save it as UTF-8"
+                    f"{printable(entry.path)} is not UTF-8 text ({error.reason}); re-save it as UTF-8"
                 ) from error
             labels.append(class_dir.name)
             files.append(f"{class_dir.name}/{entry.name}")
