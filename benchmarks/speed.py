@@ -34,8 +34,6 @@ import datetime
 import json
 import os
 import pickle
-import platform
-import resource
 import subprocess
 import sys
 import time
@@ -46,6 +44,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from machine import cpu_seconds, machine_info, peak_rss_mb  # noqa: E402
 MODEL = "minilm-l6-h384-uncased"
 SEED = 42
 BATCH = 32
@@ -115,62 +115,6 @@ def train_flops(batch: int, length: int, layers: int, hidden: int) -> float:
 def fixed_predict_shapes(texts, length):
     """(batch, padded length) of fixed-size prediction batches padded to ``length``."""
     return [(min(PREDICT_BATCH, len(texts) - i), length) for i in range(0, len(texts), PREDICT_BATCH)]
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def machine_info() -> dict:
-    from importlib import metadata
-
-    model, flags, family, number = "unknown", "", None, None
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name") and model == "unknown":
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("cpu family") and family is None:
-                family = line.split(":", 1)[1].strip()
-            if line.split(":")[0].strip() == "model" and number is None:
-                number = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1]
-    except OSError:
-        pass
-    mem_gb = None
-    try:
-        for line in open("/proc/meminfo", encoding="utf-8"):
-            if line.startswith("MemTotal"):
-                mem_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
-    except OSError:
-        pass
-
-    def version(pkg):
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "cpu_model": model + (f" (family {family}, model {number})" if family else ""),
-        "cpu_cores": os.cpu_count(),
-        "avx512_bf16": "avx512_bf16" in flags.split(),
-        "amx_bf16": "amx_bf16" in flags.split(),
-        "memory_gb": mem_gb,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": version("tensorflow"),
-        "tf_keras": version("tf_keras"),
-        "transformers": version("transformers"),
-        "tokenizers": version("tokenizers"),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "load_average_at_start": list(os.getloadavg()),
-    }
 
 
 # --------------------------------------------------------------------------- children

@@ -39,3 +39,48 @@ def test_splits_hold_out_validation_and_cap_training(tiny_models, tmp_path):
     splits = load_splits(config)
     assert len(splits.valid) == 16 and len(splits.train) == 20
     assert splits.test is None and splits.class_names == ["0", "1"]
+
+
+def test_data_summary_reports_cleaning_and_the_chosen_length(tiny_models, tmp_path, capsys):
+    texts, labels = toy_texts(60, seed=8)
+    texts = [f"{t} n{i}" for i, t in enumerate(texts)]  # all different
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"text": texts + ["", texts[0]],
+                  "label": list(labels) + [0, 1 - labels[0]]}).to_csv(path, index=False)
+    config = RunConfig(model="tiny-hf", head="dense", train=str(path), epochs=1, batch_size=16, export=False,
+                       seq_length=8, drop_duplicates=True)
+    run = RunFolder(tmp_path / "run")
+    run_experiment(config, run.path, verbose=0)
+    summary = json.loads((run.path / "data_summary.json").read_text())
+    assert summary["cleaning"] == {"rows_in": 62, "empty": 1, "duplicates": 1, "conflicting": 1, "rows_out": 60}
+    assert summary["seq_length"] == 8 and "8" in summary["over_window"]
+    out = capsys.readouterr().out
+    assert "cleaning: 62 rows -> 60: removed 1 empty, 1 duplicate" in out
+    assert f"texts longer than seq_length 8 (truncated): {summary['over_window']['8']:.1%}" in out
+
+
+def test_data_fingerprint_follows_the_data_not_the_working_folder(tmp_path, monkeypatch):
+    from tfbert.experiment import Splits, data_fingerprint
+
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [0, 1]})
+    splits = Splits(frame, None, None, ["0", "1"], {})
+    demo = data_fingerprint(RunConfig(data="demo"), splits)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "unrelated.txt").write_text("x")
+    assert data_fingerprint(RunConfig(data="demo"), splits) == demo  # "demo" names no path here
+    changed = Splits(frame.assign(text=["a", "c"]), None, None, ["0", "1"], {})
+    assert data_fingerprint(RunConfig(data="demo"), changed) != demo
+    path = _train_csv(tmp_path)
+    before = data_fingerprint(RunConfig(train=str(path)), splits)
+    path.write_text(path.read_text() + "more,1\n")
+    assert data_fingerprint(RunConfig(train=str(path)), splits) != before  # the file changed
+
+
+def test_rerun_into_a_folder_with_an_export_replaces_it(tiny_models, tmp_path):
+    config = RunConfig(model="tiny-hf", head="dense", train=str(_train_csv(tmp_path)), epochs=1,
+                       batch_size=32, seq_length=8, valid_fraction=0.0, output_dir=str(tmp_path))
+    run = RunFolder(tmp_path / "run")
+    run_experiment(config, run.path, verbose=0)
+    first = (run.model_dir / "tfbert.json").stat().st_mtime_ns
+    run_experiment(config, run.path, verbose=0)  # --no-resume, or a retry after a kill during export
+    assert run.is_done() and (run.model_dir / "tfbert.json").stat().st_mtime_ns > first

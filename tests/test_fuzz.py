@@ -24,7 +24,6 @@ import json
 import os
 import re
 import tempfile
-import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -500,21 +499,17 @@ def test_class_names_with_line_breaks_are_escaped_in_label_messages():
     _one_line(caught.value)
 
 
-@pytest.mark.xfail(reason="read_texts bug, reported", raises=zlib.error, strict=False)
 @pytest.mark.parametrize("name", ["in.txt.gz", "in.csv.gz"])
 def test_read_texts_corrupt_gzip_is_a_data_error(tmp_path, name):
-    # predict._read_bytes catches OSError/EOFError but not zlib.error, which
-    # gzip raises for a broken deflate stream; load_table already does.
+    # gzip raises zlib.error (not OSError) for a broken deflate stream.
     path = tmp_path / name
     path.write_bytes(_pack(name, b"text\nhello\n" * 20, "corrupt"))
     assert "cannot read" in _error(read_texts, path)
 
 
-@pytest.mark.xfail(reason="read_texts bug, reported", strict=False)
 @pytest.mark.parametrize("name", ["in.txt", "in.txt.gz"])
 def test_read_texts_bom_only_file_has_no_texts(tmp_path, name):
-    # An empty file saved with a BOM (Notepad, Excel) has no lines, like an
-    # empty file; predict._txt_chunks gives one empty text [""].
+    # An empty file saved with a BOM (Notepad, Excel) has no lines, like an empty file.
     path = tmp_path / name
     data = "\ufeff".encode("utf-8")
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)

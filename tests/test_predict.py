@@ -163,3 +163,82 @@ def test_cli_predict_table_and_files(exported, tmp_path, capsys):
     assert "name the output file .csv or .jsonl" in capsys.readouterr().err
     assert _cli(["predict", str(folder)]) == 2
     assert capsys.readouterr().err.startswith("error: nothing to predict")
+
+
+def test_control_characters_are_escaped_in_the_table():
+    from tfbert.predict import format_predictions
+    pred = {"label": "pos\x07", "score": 0.9, "scores": {"pos": 0.9}}
+    table = format_predictions(["red \x1b[31malert\x1b[0m"], [pred])
+    assert "\x1b" not in table and "\x07" not in table
+    assert "\\x1b[31malert" in table and "pos\\x07" in table
+
+
+def test_non_utf8_text_is_one_line(exported, tmp_path, capsys):
+    _, folder, _ = exported("hub2")
+    # what Python makes of the argument $'Caf\xe9 tr\xe8s bon' on a UTF-8 system (surrogateescape)
+    assert _cli(["predict", str(folder), "Caf\udce9 tr\udce8s bon"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: command-line argument 3 "Caf\\udce9 tr\\udce8s bon" is not valid UTF-8 '
+                          "(byte 0xe9)") and err.count("\n") == 1, err
+    assert _cli(["tokenize", "--model", "tiny-hf", "\udcff"]) == 2  # any command, any argument
+    assert "argument 4" in capsys.readouterr().err
+    # the same bytes reaching the Python API
+    with pytest.raises(tfbert.DataError, match=r"text 1 \(0-based\) is not valid UTF-8 \(byte 0xe9\)"):
+        load(folder).predict(["ok", "Caf\udce9"])
+
+
+def test_unwritable_output_fails_before_loading_anything(tmp_path, capsys):
+    # the model folder does not even exist: the output is checked first
+    assert _cli(["predict", str(tmp_path / "no-model"), "x", "--output", "/proc/tfbert/x.csv"]) == 2
+    assert "cannot write to the folder of output file /proc/tfbert" in capsys.readouterr().err
+    (tmp_path / "adir.csv").mkdir()
+    assert _cli(["predict", str(tmp_path / "no-model"), "x", "--output", str(tmp_path / "adir.csv")]) == 2
+    assert "is a folder; pass a file path" in capsys.readouterr().err
+
+
+def test_files_are_labelled_in_chunks_and_written_whole(exported, predictor, tmp_path):
+    from tfbert.predict import predict_file
+    _, folder, _ = exported("hub2")
+    clf = predictor("hub2")
+    texts, _ = toy_texts(23, seed=9)
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    sizes = []
+    real_predict = clf.predict
+
+    def spy(texts, **kwargs):
+        sizes.append(len(texts))
+        return real_predict(texts, **kwargs)
+
+    clf.predict = spy
+    try:
+        assert predict_file(clf, source, out, chunk_size=5) == 23
+    finally:
+        del clf.predict
+    assert sizes == [5, 5, 5, 5, 3]  # never more than a chunk in memory
+    table = pd.read_csv(out, keep_default_na=False)
+    assert table["text"].tolist() == texts
+    expected = clf.predict(texts)
+    assert table["label"].tolist() == [p["label"] for p in expected]
+    np.testing.assert_allclose(table["score"], [p["score"] for p in expected], atol=1e-5)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(("ok\n" * 7).encode() + b"caf\xe9\n")
+    with pytest.raises(tfbert.DataError, match="line 8 of .*bad.txt is not UTF-8"):
+        predict_file(clf, bad, tmp_path / "never.csv", chunk_size=5)
+    assert not (tmp_path / "never.csv").exists() and not list(tmp_path.glob(".never.csv*"))
+
+
+def test_many_texts_in_one_signature_call_come_back_in_order(exported):
+    import tensorflow as tf
+    _, folder, _ = exported("hf3")
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    texts, _ = toy_texts(150, num_classes=3, seed=10)
+    texts = [t * (1 + i % 7) for i, t in enumerate(texts)]  # lengths vary, so sorting reorders them
+    together = serve(text=tf.constant(texts))
+    alone = [serve(text=tf.constant([t])) for t in texts[:12]]
+    np.testing.assert_allclose(together["probabilities"].numpy()[:12],
+                               np.concatenate([a["probabilities"].numpy() for a in alone]), atol=1e-5)
+    assert together["num_tokens"].numpy().tolist()[:12] == [int(a["num_tokens"].numpy()[0]) for a in alone]
+    assert together["probabilities"].shape == (150, 3)
+    assert serve(text=tf.constant([], dtype=tf.string))["probabilities"].shape == (0, 3)

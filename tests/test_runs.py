@@ -36,3 +36,21 @@ def test_sweep_folder_lists_runs_with_history(tmp_path):
     assert [r.name for r in sweep.runs_with_history()] == ["a", "b"]
     sweep.write_summary(pd.DataFrame({"run": ["a"], "status": [DONE]}))
     assert pd.read_csv(sweep.summary_csv)["run"].tolist() == ["a"]
+
+
+def test_start_clears_the_last_attempt_and_killed_writes(tmp_path):
+    run = RunFolder(tmp_path / "run").create()
+    run.write_status(FAILED, "boom")
+    run.write_error("Traceback ...")
+    run.write_summary_row({"run": "run"})
+    run.write_identity({"lr": 1})
+    (run.path / ".model.tmp-x1y2z3w4").mkdir()  # kill -9 during export
+    (run.path / ".history.csv.ab12cd34.tmp").write_text("half")
+    (run.path / ".env.tmpl").write_text("a user's file: not ours to delete")
+    (run.path / "history.csv").write_text("epoch\n1\n")  # results of the last attempt stay until rewritten
+    run.start()
+    assert sorted(p.name for p in run.path.iterdir()) == [".env.tmpl", "history.csv"]
+    assert run.differences({"lr": 1}) is None  # the last attempt's record is gone with it
+    run.write_identity({"lr": 1, "langs": ("en",)})
+    assert run.differences({"lr": 1, "langs": ["en"]}) == [] and run.differences({"lr": 2, "langs": ["en"]}) == ["lr"]
+    assert RunFolder(tmp_path / "new").differences({"lr": 1}) is None

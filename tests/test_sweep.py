@@ -1,12 +1,14 @@
 """scripts/train.py sweeps: run folders, summary, resume, failures, curves."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from PIL import Image
 
 from tfbert.config import expand_grid
+from tfbert.runs import RunFolder
 from tfbert.sweep import run_sweep
 from tfbert.testing import toy_texts
 
@@ -70,7 +72,7 @@ def test_two_run_sweep_writes_every_file_and_resumes(tiny_models, toy_csvs, tmp_
     # resume: both runs are skipped, the summary still has both rows
     mtime = (sweep / summary["run"][0] / "history.csv").stat().st_mtime
     frame = run_sweep(configs, verbose=0)
-    assert "finished earlier, skipped" in capsys.readouterr().out
+    assert "finished earlier with the same settings and data, skipped" in capsys.readouterr().out
     assert len(frame) == 2 and (sweep / summary["run"][0] / "history.csv").stat().st_mtime == mtime
 
 
@@ -81,16 +83,13 @@ def test_encoder_outputs_over_the_memory_cap_fall_back(tiny_models, toy_csvs, tm
     assert "over the 0 MB cap ($TFBERT_ENCODER_CACHE_MB); running the encoder every epoch" in capsys.readouterr().out
 
 
-def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_models, toy_csvs, tmp_path):
-    configs = _configs(toy_csvs, tmp_path / "sweep", model=["no-such-model", "tiny-hf"], head="dense",
+def test_a_bad_setting_in_any_run_stops_the_sweep_before_any_work(tiny_models, toy_csvs, tmp_path):
+    import tfbert
+    configs = _configs(toy_csvs, tmp_path / "sweep", model=["tiny-hf", "no-such-model"], head="dense",
                        epochs=1)
-    frame = run_sweep(configs, verbose=0)
-    assert list(frame["status"]) == ["failed", "done"]
-    assert "unknown model 'no-such-model'" in frame["error"][0]
-    failed = tmp_path / "sweep" / frame["run"][0]
-    assert json.loads((failed / "status.json").read_text())["status"] == "failed"
-    summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
-    assert list(summary["status"]) == ["failed", "done"]
+    with pytest.raises(tfbert.UnknownModelError, match="unknown model 'no-such-model'"):
+        run_sweep(configs, verbose=0)
+    assert not (tmp_path / "sweep").exists()  # not even the first, valid run started
 
 
 def test_injected_crash_keeps_finished_runs(tiny_models, toy_csvs, tmp_path):
@@ -142,3 +141,142 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
                  "--output-dir", str(tmp_path / "o"), "--verbose", "0"]) == 1
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
     assert summary["status"][0] == "failed" and "missing.csv" in summary["error"][0]
+
+
+def _quick_runner(calls):
+    """Stands in for run_experiment: records the call and writes what a finished run leaves."""
+    def run(config, run_dir, splits, verbose=0):
+        calls.append((config, Path(run_dir).name, len(splits.train)))
+        row = {"run": Path(run_dir).name, "status": "done", "model": config.model, "head": config.head,
+               "seq_length": 16, "epochs": config.epochs, "batch_size": config.batch_size, "epochs_run": 2,
+               "best_epoch": 1, "test_accuracy": 0.5}
+        folder = RunFolder(run_dir)
+        folder.write_summary_row(row)
+        folder.write_status("done")
+        return row
+    return run
+
+
+def test_resume_reruns_when_settings_or_data_change(tiny_models, toy_csvs, tmp_path, capsys):
+    calls = []
+    run = _quick_runner(calls)
+    sweep = tmp_path / "sweep"
+    run_sweep(_configs(toy_csvs, sweep), runner=run)
+    assert len(calls) == 2
+    first = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    run_sweep(_configs(toy_csvs, sweep), runner=run)  # same settings, same data: skipped
+    assert len(calls) == 2 and "finished earlier with the same settings and data, skipped" in capsys.readouterr().out
+
+    run_sweep(_configs(toy_csvs, sweep, warmup_ratio=0.5), runner=run)  # a setting outside the name
+    assert len(calls) == 4
+    out = capsys.readouterr().out
+    assert "holds a run with other settings (warmup_ratio)" in out
+    new = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name not in first)
+    assert len(new) == 2 and all(n.rsplit("__", 1)[0] in first and len(n.rsplit("__", 1)[1]) == 8 for n in new)
+
+    other = tmp_path / "other.csv"  # other data under the same settings
+    pd.read_csv(toy_csvs / "train.csv").iloc[:80].to_csv(other, index=False)
+    run_sweep(_configs(toy_csvs, sweep, train=str(other)), runner=run)
+    assert len(calls) == 6 and calls[-1][2] < calls[0][2]
+    assert "holds a run with other settings (data, train)" in capsys.readouterr().out
+    run_sweep(_configs(toy_csvs, sweep, train=str(other)), runner=run)  # now finished too
+    assert len(calls) == 6
+    other.write_text(other.read_text() + "an extra review,pos\n")  # the file changed: rerun
+    run_sweep(_configs(toy_csvs, sweep, train=str(other)), runner=run)
+    assert len(calls) == 8
+    assert set(first) <= {p.name for p in sweep.iterdir()}  # no finished run was overwritten
+
+
+def test_retry_clears_the_last_attempts_error_and_leftovers(tiny_models, toy_csvs, tmp_path):
+    calls = []
+    sweep = tmp_path / "sweep"
+
+    def failing(config, run_dir, splits, verbose=0):
+        (Path(run_dir) / ".model.tmp-abc12345").mkdir()  # as a kill -9 during export leaves it
+        raise RuntimeError("disk full")
+
+    configs = _configs(toy_csvs, sweep, head="dense")
+    frame = run_sweep(configs, runner=failing)
+    folder = sweep / frame["run"][0]
+    assert (folder / "error.txt").exists() and (folder / ".model.tmp-abc12345").exists()
+    frame = run_sweep(configs, runner=_quick_runner(calls))
+    assert list(frame["status"]) == ["done"]
+    assert sorted(p.name for p in folder.iterdir()) == ["identity.json", "status.json", "summary_row.json"]
+
+
+def test_summary_keeps_integers_after_a_failed_run(tiny_models, toy_csvs, tmp_path):
+    calls = []
+    good = _quick_runner(calls)
+
+    def half(config, run_dir, splits, verbose=0):
+        if config.head == "dense":
+            raise RuntimeError("boom")
+        return good(config, run_dir, splits, verbose)
+
+    run_sweep(_configs(toy_csvs, tmp_path / "s"), runner=half)
+    lines = (tmp_path / "s" / "summary.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    done = dict(zip(header, lines[2].split(",")))
+    assert done["status"] == "done" and done["seq_length"] == "16" and done["epochs"] == "2"
+    assert done["epochs_run"] == "2" and done["best_epoch"] == "1"  # absent in the failed row: not 2.0, 1.0
+
+
+def test_a_file_whose_texts_are_all_empty_is_one_line(tiny_models, tmp_path, capsys):
+    from tfbert.cli import main
+    path = tmp_path / "empty.csv"
+    pd.DataFrame({"text": ["", "  ", ""] * 40, "label": [0, 1, 0] * 40}).to_csv(path, index=False)
+    assert main(["train", "--model", "tiny-hf", "--train", str(path), "--output-dir", str(tmp_path / "o"),
+                 "--verbose", "0"]) == 1
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    assert summary["error"][0].startswith("DataError: no training examples left: the 120 row(s)")
+    assert "IndexError" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--seq-length", "0"], "--seq-length must be auto or an integer from 2 to 128"),
+    (["--seq-length", "4096"], "--seq-length must be auto or an integer from 2 to 128"),
+    (["--warmup-ratio", "1.5"], "--warmup-ratio must be >= 0 and < 1, got 1.5"),
+    (["--learning-rate", "0"], "--learning-rate must be > 0, got 0"),
+    (["--dropout", "1"], "--dropout must be >= 0 and < 1, got 1"),
+    (["--valid-fraction", "0", "--early-stopping", "2"], "--early-stopping needs validation data"),
+    (["--head", "cnn"], "unknown head 'cnn'"),
+    (["--head", "dense", "--lstm-units", "8"], "head 'dense' takes no lstm_units"),
+    (["--precision", "fp16"], "--precision must be one of auto, bfloat16, float32"),
+])
+def test_settings_are_checked_before_any_work(tiny_models, toy_csvs, tmp_path, capsys, flags, message):
+    from tfbert.cli import main
+    out = tmp_path / "never"
+    code = main(["train", "--model", "tiny-hf", "--train", str(toy_csvs / "train.csv"), "--output-dir", str(out),
+                 "--verbose", "0", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not out.exists()  # no run folder, no summary.csv
+
+
+def test_output_dir_that_cannot_be_written_fails_first(tiny_models, toy_csvs, tmp_path, capsys):
+    from tfbert.cli import main
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for target, message in ((afile, "is a file; pass a folder path"),
+                            (Path("/proc/tfbert-out"), "cannot write to --output-dir /proc/tfbert-out")):
+        code = main(["train", "--model", "tiny-hf", "--train", str(toy_csvs / "train.csv"),
+                     "--output-dir", str(target), "--verbose", "0"])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_a_data_failure_never_marks_a_finished_run_failed(tiny_models, toy_csvs, tmp_path):
+    calls = []
+    sweep = tmp_path / "sweep"
+    configs = _configs(toy_csvs, sweep, head="dense")
+    run_sweep(configs, runner=_quick_runner(calls))
+    folder = next(p for p in sweep.iterdir() if p.is_dir())
+    (toy_csvs / "test.csv").rename(toy_csvs / "test.csv.away")
+    try:
+        frame = run_sweep(configs, runner=_quick_runner(calls))
+    finally:
+        (toy_csvs / "test.csv.away").rename(toy_csvs / "test.csv")
+    assert list(frame["status"]) == ["failed"] and "test.csv" in frame["error"][0]
+    assert RunFolder(folder).is_done() and not (folder / "error.txt").exists()

@@ -543,3 +543,18 @@ def test_from_hf_missing_folder_is_config_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         WordPieceTokenizer.from_hf(str(tmp_path / "nothing-here"))
     _assert_one_line(err, "cannot load")
+
+
+def test_a_vocabulary_given_as_tokens_is_written_once_to_the_cache(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setenv("TFBERT_CACHE", str(tmp_path / "cache"))
+    before = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("tfbert_vocab_")}
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b"]
+    first = WordPieceTokenizer(tokens)
+    second = WordPieceTokenizer(tokens)
+    after = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("tfbert_vocab_")}
+    assert after == before  # nothing left in the system temp folder per tokenizer
+    assert first.vocab_file == second.vocab_file
+    assert os.listdir(tmp_path / "cache" / "vocab") == [os.path.basename(first.vocab_file)]
+    assert first.tokenize(tf.constant(["ab a"])).to_list() == [[5, 6, 5]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 # -------------------------------------------------------------------- handlers
 
@@ -52,11 +51,12 @@ def _tokenize(args) -> int:
 
 def _train(args) -> int:
     from tfbert.config import expand_grid, settings_from_args
+    from tfbert.runs import DONE
     from tfbert.sweep import run_sweep
 
     configs = expand_grid(settings_from_args(args))
     frame = run_sweep(configs, verbose=args.verbose)
-    return 0 if (frame["status"] == "done").all() else 1
+    return 0 if (frame["status"] == DONE).all() else 1
 
 
 def _plot(args) -> int:
@@ -78,17 +78,24 @@ def _convert(args) -> int:
 
 def _predict(args) -> int:
     from tfbert.errors import ConfigError, DataError
-    from tfbert.predict import format_predictions, load, read_texts, write_predictions
+    from tfbert.predict import (check_output_path, format_predictions, load, predict_file, read_texts,
+                                write_predictions)
 
+    if not args.texts and not args.input:
+        raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
+    if args.output:
+        check_output_path(args.output)  # before any work: a bad path fails now, not after predicting
+    if args.input and args.output and not args.texts:  # streamed: files of any size
+        predictor = load(args.model_dir)
+        count = predict_file(predictor, args.input, args.output, text_column=args.text_column,
+                             batch_size=args.batch_size)
+        print(f"{count} predictions written to {args.output}")
+        return 0
     texts = list(args.texts or [])
     if args.input:
         texts += read_texts(args.input, text_column=args.text_column)
-    if not args.texts and not args.input:
-        raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
     if not texts:
         raise DataError(f"{args.input} holds no texts; add one text per line (or per row)")
-    if args.output and Path(args.output).suffix.lower() not in (".csv", ".jsonl"):
-        raise ConfigError(f"cannot write predictions to {args.output}; name the output file .csv or .jsonl")
     predictor = load(args.model_dir)
     predictions = predictor.predict(texts, batch_size=args.batch_size)
     if args.output:
@@ -188,7 +195,8 @@ def _add_predict(sub) -> None:
                    help="column holding the text in a CSV/TSV/JSONL input (default: text)")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write predictions to FILE.csv or FILE.jsonl instead of printing them")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per model call (default: 64)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="texts per model call (default: 1024 for models that take text, 64 for token-id models)")
     p.set_defaults(func=_predict)
 
 
@@ -205,7 +213,8 @@ def _add_evaluate(sub) -> None:
                    help="label column: class names or ids (default: label)")
     p.add_argument("--output-dir", metavar="DIR",
                    help="where to write the report (default: MODEL_DIR/eval_<data name>)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per model call (default: 64)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="texts per model call (default: 1024 for models that take text, 64 for token-id models)")
     p.set_defaults(func=_evaluate)
 
 
@@ -233,10 +242,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_arguments(argv) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates; say so here, not in a traceback later."""
+    from tfbert.errors import ConfigError
+
+    for position, arg in enumerate(argv, 1):
+        try:
+            str(arg).encode("utf-8")
+        except UnicodeEncodeError as err:
+            code = ord(str(arg)[err.start])
+            byte = f" (byte 0x{code - 0xDC00:02x})" if 0xDC80 <= code <= 0xDCFF else ""
+            shown = str(arg).encode("utf-8", "backslashreplace").decode("utf-8")
+            raise ConfigError(f'command-line argument {position} "{shown}" is not valid UTF-8{byte}; '
+                              f"pass UTF-8 text (convert it with iconv -t utf-8, or set a UTF-8 locale)") from None
+
+
 def main(argv=None) -> int:
     from tfbert.errors import TfbertError
     from tfbert.registry import load_registry_file
 
+    try:
+        _check_arguments(sys.argv[1:] if argv is None else argv)
+    except TfbertError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if isinstance(getattr(args, "verbose", None), str) and args.verbose.isdigit():
         args.verbose = int(args.verbose)

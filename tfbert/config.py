@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import itertools
+import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -184,6 +187,75 @@ def expand_grid(settings: dict) -> list[RunConfig]:
     return configs
 
 
+# (setting, lowest, highest, whether the lowest itself is allowed); None: no bound.
+_RANGES = {
+    "epochs": (1, None, True), "batch_size": (1, None, True), "seed": (0, 2**32 - 1, True),
+    "length_percentile": (0, 100, False), "learning_rate": (0, None, False),
+    "warmup_ratio": (0, 1, True), "weight_decay": (0, None, True), "clip_norm": (0, None, True),
+    "valid_fraction": (0, 1, True), "max_train_examples": (1, None, True),
+    "hidden_units": (1, None, True), "lstm_units": (1, None, True), "dropout": (0, 1, True),
+    "early_stopping": (0, None, True),
+}
+# Upper bounds that are themselves excluded (a ratio of 1 leaves nothing).
+_OPEN_ABOVE = {"warmup_ratio", "valid_fraction", "dropout"}
+
+
+def _check_range(name: str, value) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    low, high, low_ok = _RANGES[name]
+    too_low = value < low if low_ok else value <= low
+    too_high = high is not None and (value >= high if name in _OPEN_ABOVE else value > high)
+    if too_low or too_high:
+        lower = f"{'>=' if low_ok else '>'} {low:g}"
+        upper = f" and {'<' if name in _OPEN_ABOVE else '<='} {high:g}" if high is not None else ""
+        raise ConfigError(f"--{name.replace('_', '-')} must be {lower}{upper}, got {value:g}")
+
+
+def _check_head_options(config: RunConfig, head) -> None:
+    import inspect
+
+    takes = list(inspect.signature(head.build).parameters)[4:]  # after outputs, input_mask, num_outputs, pooling
+    given = [k for k, v in config.head_kwargs().items() if v is not None and k not in takes]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(f"head '{head.name}' takes no {', '.join(given)} (its options: {', '.join(takes)}); "
+                          f"drop {flags} or choose a head that takes it")
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Check every setting (ranges, names, combinations) before any data or model loads.
+
+    Raises:
+        ConfigError / UnknownModelError: one line naming the setting and what it takes.
+    """
+    from tfbert.heads import get_head
+    from tfbert.precision import CHOICES
+    from tfbert.registry import get_spec
+
+    for name in _RANGES:
+        value = getattr(config, name)
+        if value is not None:
+            _check_range(name, value)
+    _check_head_options(config, get_head(config.head))
+    if config.precision not in CHOICES:
+        raise ConfigError(f"--precision must be one of {', '.join(CHOICES)}, got '{config.precision}'")
+    spec = get_spec(config.model)
+    if config.seq_length is not None and not 2 <= config.seq_length <= spec.max_seq_length:
+        raise ConfigError(f"--seq-length must be auto or an integer from 2 to {spec.max_seq_length} "
+                          f"('{spec.name}' reads at most {spec.max_seq_length} tokens), got {config.seq_length}")
+    if not config.data and not config.train:
+        raise ConfigError("no training data: pass --data (demo, imdb:PATH, nsmc:PATH) or --train FILE")
+    has_valid = bool(config.valid) or config.valid_fraction > 0
+    for name in ("early_stopping", "restore_best"):
+        if getattr(config, name) and not has_valid:
+            raise ConfigError(f"--{name.replace('_', '-')} needs validation data: pass --valid FILE or "
+                              f"a --valid-fraction above 0")
+    if not str(config.output_dir).strip():
+        raise ConfigError("--output-dir is empty; name the folder the runs go into")
+    return config
+
+
 def resolve(config: RunConfig) -> RunConfig:
     """The config with the head's defaults filled in where a setting was left unset.
 
@@ -196,6 +268,23 @@ def resolve(config: RunConfig) -> RunConfig:
 
     return dataclasses.replace(config, **resolve_head_settings(
         config.head, train_encoder=config.train_encoder, learning_rate=config.learning_rate))
+
+
+# Settings that say where results go, not what they are.
+_WHERE_NOT_WHAT = ("output_dir", "resume")
+
+
+def identity(config: RunConfig) -> dict:
+    """The resolved settings that decide a run's results: what a resumed run must match."""
+    return {k: v for k, v in resolve(config).to_dict().items() if k not in _WHERE_NOT_WHAT}
+
+
+def identity_hash(ident: dict) -> str:
+    """8 hex digits that change with any setting of ``ident`` (for run names)."""
+    from tfbert.files import json_safe
+
+    text = json.dumps(json_safe(ident), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
 def run_name(config: RunConfig, varying: list[str] | None = None) -> str:

@@ -5,6 +5,13 @@ print it without a traceback (see ``tfbert.cli``).
 """
 
 
+def printable(value: object) -> str:
+    """``str(value)`` with non-printable characters (line breaks, tabs, NUL, ESC, ...) escaped as
+    ``ascii()`` writes them: quoted in a message or printed to a terminal, a value stays on one
+    line and cannot send control sequences."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value))
+
+
 class TfbertError(Exception):
     """Base class: a user-facing error with a one-line, actionable message."""
 

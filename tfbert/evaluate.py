@@ -18,6 +18,7 @@ Files written to ``MODEL_DIR/eval_<data name>/`` (or ``output_dir``), by
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tfbert.errors import DataError
+from tfbert.files import check_writable_dir, write_text
 
 __all__ = ["evaluate"]
 
@@ -108,7 +110,7 @@ def _check_known(labels, class_names: list[str], source: str, model_dir) -> None
 
 
 def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", label_column: str = "label",
-             output_dir: str | os.PathLike | None = None, batch_size: int = 64,
+             output_dir: str | os.PathLike | None = None, batch_size: int | None = None,
              progress: bool | None = None, predictor=None) -> dict[str, Any]:
     """Predict ``data`` with an exported model, score it and save the report.
 
@@ -120,7 +122,7 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
         text_column, label_column: columns of a table or DataFrame. Labels may
             be class names or class ids (``0..N-1``) of the model.
         output_dir: where the files go; default ``MODEL_DIR/eval_<data name>``.
-        batch_size: texts per model call.
+        batch_size: texts per model call (default: see ``Predictor.predict``).
         progress: tqdm bar (default: for 1000 texts or more).
         predictor: a loaded :class:`tfbert.predict.Predictor` to reuse.
 
@@ -137,9 +139,12 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     from tfbert.metrics import classification_report, save_report
     from tfbert.predict import load
 
-    # Check the data against the saved class names before loading the model.
+    # Check the output folder, and the data against the saved class names, before loading the model.
     class_names = (predictor.class_names if predictor is not None
                    else [str(c) for c in read_export_info(model_dir)["class_names"]])
+    name = _data_name(data)
+    out = Path(output_dir).expanduser() if output_dir is not None else Path(model_dir).expanduser() / f"eval_{name}"
+    check_writable_dir(out, "--output-dir")
     texts, labels, source = _load(data, text_column, label_column)
     if not texts:
         raise DataError(f"no examples in {source}; check the file and the column names")
@@ -152,16 +157,14 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     report = classification_report(y_true, y_pred, class_names,
                                    y_score=probs[:, 1] if len(class_names) == 2 else None)
 
-    name = _data_name(data)
-    out = Path(output_dir).expanduser() if output_dir is not None else Path(model_dir).expanduser() / f"eval_{name}"
     report["model_dir"] = str(model_dir)
     report["data"] = source
     report["output_dir"] = str(out)
     save_report(report, out, prefix=name)
-    with open(out / "predictions.csv", "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "label", "predicted", "score", "correct"])
-        for text, t, p, row in zip(texts, y_true, y_pred, probs):
-            writer.writerow([text, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}",
-                             int(t == p)])
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["text", "label", "predicted", "score", "correct"])
+    for text, t, p, row in zip(texts, y_true, y_pred, probs):
+        writer.writerow([text, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}", int(t == p)])
+    write_text(out / "predictions.csv", buffer.getvalue())
     return report

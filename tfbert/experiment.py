@@ -7,9 +7,11 @@ run produces goes into its run folder (``tfbert.runs.RunFolder`` lists the files
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ import tf_keras as keras
 
 from tfbert import data as tfdata
 from tfbert import encoder_cache
-from tfbert.config import RunConfig, resolve
+from tfbert.config import RunConfig, resolve, validate
 from tfbert.errors import ConfigError, DataError
 from tfbert.export import export_classifier
 from tfbert.metrics import classification_report, save_report
@@ -60,6 +62,10 @@ def load_splits(config: RunConfig) -> Splits:
             test = None  # a single-split data set: no test part
     class_names = train.attrs.get(tfdata.CLASS_NAMES_ATTR)
     train, report = tfdata.clean(train, drop_empty=config.drop_empty, drop_duplicates=config.drop_duplicates)
+    if not len(train):
+        raise DataError(f"no training examples left: the {report.rows_in} row(s) of "
+                        f"{config.train or config.data} are all empty or duplicates "
+                        f"({report.empty} empty, {report.duplicates} duplicate); check --text-column and the file")
     if config.valid:
         valid = _load(config.valid, "valid", config)
     elif config.valid_fraction > 0:
@@ -70,7 +76,34 @@ def load_splits(config: RunConfig) -> Splits:
         train, _ = tfdata.train_valid_split(
             train, 1 - config.max_train_examples / len(train), seed=config.seed)
     _, class_names = tfdata.encode_labels(train["label"], class_names=class_names)
-    return Splits(train, valid, test, class_names, report.to_dict() if hasattr(report, "to_dict") else dict(vars(report)))
+    return Splits(train, valid, test, class_names, report.to_dict())
+
+
+def data_fingerprint(config: RunConfig, splits: Splits) -> str:
+    """Changes when the data files or the rows a run uses change: size and mtime of each
+    data file or folder named, and a hash of every split's texts and labels in order."""
+    h = hashlib.sha256()
+    for spec in (config.data, config.train, config.valid, config.test):
+        path = _named_path(spec)
+        if path is not None:
+            st = path.stat()
+            h.update(f"{spec}|{st.st_size}|{st.st_mtime_ns}|".encode())
+    for frame in (splits.train, splits.valid, splits.test):
+        if frame is not None:
+            for text, label in zip(frame["text"].astype(str), frame["label"].astype(str)):
+                h.update(f"{len(text)}:{text}{len(label)}:{label}".encode("utf-8", "surrogatepass"))
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def _named_path(spec: str | None) -> Path | None:
+    """The file or folder a data spec names (``train.csv``, ``nsmc:PATH``), or None (``demo``, ``imdb``)."""
+    if not spec:
+        return None
+    for candidate in (spec, str(spec).partition(":")[2]):
+        if candidate and Path(candidate).expanduser().exists():
+            return Path(candidate).expanduser()
+    return None
 
 
 def label_ids(frame: pd.DataFrame, class_names: list[str]) -> np.ndarray:
@@ -129,8 +162,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     Returns the run's summary row (settings, best validation accuracy and its
     epoch, test accuracy, train time, examples/second).
     """
-    folder = RunFolder(run_dir).create()
-    config = resolve(config)
+    config = validate(resolve(config))
+    folder = RunFolder(run_dir).start()
     splits = splits or load_splits(config)
     keras.backend.clear_session()
     gc.collect()
@@ -138,9 +171,10 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
 
     model, settings = build(config, splits)
     folder.write_config(settings)
-    summary = tfdata.summarize(splits.train, tokenizer=_token_counter(model))
-    folder.write_data_summary(summary.to_dict())
-    print(f"\n== {folder.name}\ntraining data: {summary}\n")
+    summary = tfdata.summarize(splits.train, tokenizer=_token_counter(model), seq_length=model.seq_length)
+    folder.write_data_summary({**summary.to_dict(), "cleaning": splits.clean_report})
+    cleaning = tfdata.CleanReport(**splits.clean_report)
+    print(f"\n== {folder.name}\ncleaning: {cleaning}\ntraining data: {summary}\n")
 
     result = fit(model, config, splits, verbose)
     folder.write_history(result.history)
@@ -150,7 +184,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     if metrics is not None:
         row.update(test_accuracy=metrics["accuracy"], test_f1_macro=metrics["f1_macro"])
     if config.export:
-        export_classifier(model, folder.model_dir, metrics=metrics, config=settings)
+        # overwrite: a rerun replaces the last attempt's export (atomically, once the new one is complete)
+        export_classifier(model, folder.model_dir, metrics=metrics, config=settings, overwrite=True)
         row["model_dir"] = str(folder.model_dir)
     folder.write_summary_row(row)
     folder.write_status(DONE)
@@ -255,8 +290,8 @@ def choose_seq_length(config: RunConfig, texts) -> int:
 
 
 def _token_counter(model):
-    """Token-length statistics need the tokenizer; HF tokenizers are cheap to call."""
+    """Untruncated token ids of texts, for the length statistics of the data summary."""
     pre = model.preprocessor
-    if hasattr(pre, "hf_tokenizer"):
+    if hasattr(pre, "hf_tokenizer"):  # called directly it is fastest, and warns of nothing
         return lambda texts: pre.hf_tokenizer(list(texts), add_special_tokens=True)["input_ids"]
-    return None
+    return lambda texts: pre.token_ids(list(texts), max_length=2**30).to_list()

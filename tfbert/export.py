@@ -17,7 +17,9 @@ and ``tf.saved_model.load`` read it as is) plus two small files tfbert reads::
 Signature ``serving_default``:
 
 * inputs: ``text`` string [batch] -- raw texts (TF Hub encoders, and
-  HuggingFace encoders with a WordPiece tokenizer, tokenized in-graph); or,
+  HuggingFace encoders with a WordPiece tokenizer, tokenized in-graph; a
+  call may hold thousands: they are sorted by token count and run
+  ``SERVING_BATCH`` at a time, each batch padded to its longest); or,
   for SentencePiece/BPE tokenizers, the int32 [batch, seq_length] token ids
   ``input_word_ids``, ``input_mask`` (and ``input_type_ids``), which
   :func:`tfbert.predict.load` computes with the saved ``tokenizer/``.
@@ -58,6 +60,8 @@ FORMAT = "tfbert-saved-model"
 FORMAT_VERSION = 1
 SIGNATURE = "serving_default"
 OUTPUTS = ("probabilities", "label_id", "label", "logits", "num_tokens")
+# Texts per encoder call inside the string signature (sorted by length first).
+SERVING_BATCH = 64
 
 _logger = logging.getLogger(__name__)
 
@@ -113,8 +117,10 @@ class _ExportModule(tf.Module):
         self._callables.update(tokenize=tokenize, pack=pack)
         self.resources = list(resources)
 
-    def _outputs(self, inputs, num_tokens):
-        logits = tf.cast(self._callables["core"](inputs, training=False), tf.float32)
+    def _logits(self, inputs):
+        return tf.cast(self._callables["core"](inputs, training=False), tf.float32)
+
+    def _outputs(self, logits, num_tokens):
         if self._binary:
             p = tf.sigmoid(logits[:, 0])
             probabilities = tf.stack([1.0 - p, p], axis=1)
@@ -125,16 +131,43 @@ class _ExportModule(tf.Module):
         return {"probabilities": probabilities, "label_id": label_id, "label": label,
                 "logits": logits, "num_tokens": tf.cast(num_tokens, tf.int32)}
 
-    def text_function(self):
+    def _packed_logits(self, tokens):
+        """Logits of one batch of tokenized texts, padded only to its longest text."""
+        packed = self._callables["pack"]([tokens])
+        # Pack pads to seq_length; the encoder need only see the batch's
+        # longest text, which is most of the speed on short texts.
+        longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(packed["input_mask"], tf.int32), 1)), 1)
+        return self._logits({k: tf.cast(packed[k], tf.int32)[:, :longest] for k in self._input_names})
+
+    def text_function(self, batch_size: int = SERVING_BATCH):
+        """``text`` [n] -> outputs; texts are sorted by token count and run ``batch_size`` at a time.
+
+        A caller may send thousands of texts in one call: sorted batches pad
+        little (the library's own prediction path does the same), and the
+        results come back in the callers' order.
+        """
+        num_outputs = 1 if self._binary else len(self._class_names)
+
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def serve(text):
             tokens = self._callables["tokenize"](text)
-            packed = self._callables["pack"]([tokens])
-            # Pack pads to seq_length; the encoder need only see the batch's
-            # longest text, which is most of the speed on short texts.
-            longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(packed["input_mask"], tf.int32), 1)), 1)
-            inputs = {k: tf.cast(packed[k], tf.int32)[:, :longest] for k in self._input_names}
-            return self._outputs(inputs, _token_counts(tokens))
+            counts = _token_counts(tokens)
+            order = tf.argsort(counts, stable=True)
+            tokens = tf.gather(tokens, order)
+            n = tf.shape(text)[0]
+            num_batches = (n + batch_size - 1) // batch_size
+
+            def body(i, parts):
+                batch = tokens[i * batch_size:(i + 1) * batch_size]
+                return i + 1, parts.write(i, self._packed_logits(batch))
+
+            parts = tf.TensorArray(tf.float32, size=num_batches, infer_shape=False,
+                                   element_shape=tf.TensorShape([None, num_outputs]))
+            _, parts = tf.while_loop(lambda i, _: i < num_batches, body, [tf.constant(0), parts],
+                                     parallel_iterations=1)
+            sorted_logits = tf.reshape(parts.concat(), [-1, num_outputs])
+            logits = tf.scatter_nd(order[:, None], sorted_logits, tf.stack([n, num_outputs]))
+            return self._outputs(logits, counts)
         return serve
 
     def ids_function(self):
@@ -143,7 +176,7 @@ class _ExportModule(tf.Module):
         def serve_dict(inputs):
             mask = inputs["input_mask"]
             # Python-side tokenizers report truncation themselves; here: tokens present.
-            return self._outputs(inputs, tf.reduce_sum(tf.cast(mask != 0, tf.int32), axis=1))
+            return self._outputs(self._logits(inputs), tf.reduce_sum(tf.cast(mask != 0, tf.int32), axis=1))
 
         if len(self._input_names) == 3:
             @tf.function(input_signature=specs, autograph=False)
@@ -246,7 +279,8 @@ def _description(model, tokenizer_info: dict, config, metrics) -> dict:
         "class_names": model.class_names,
         "num_classes": model.num_classes,
         "seq_length": model.seq_length,
-        "signature": {"name": SIGNATURE, "inputs": inputs_desc, "outputs": list(OUTPUTS)},
+        "signature": {"name": SIGNATURE, "inputs": inputs_desc, "outputs": list(OUTPUTS),
+                      "batch_size": SERVING_BATCH if tokenizer_info["kind"] == "in_graph" else None},
         "tokenizer": tokenizer_info,
         "model": model.spec.to_dict(),
         "head": model.head_name,

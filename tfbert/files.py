@@ -13,11 +13,17 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+
+
+# Names of the temporaries below: ".NAME.1a2b3c4d.tmp" (write_text), ".NAME.tmp-XXXXXXXX"
+# (atomic_dir) and ".NAME.old-1a2b3c4d" (a folder being replaced); left behind only by a kill.
+TEMPORARY = re.compile(r"^\..+\.([0-9a-f]{8}\.tmp|tmp-[A-Za-z0-9_]{8}|old-[0-9a-f]{8})$")
 
 
 def cache_root() -> Path:
@@ -50,16 +56,23 @@ def json_safe(value: Any) -> Any:
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to a temporary sibling, then rename it onto ``path``."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path to write; it replaces ``path`` when the block ends without error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -73,6 +86,37 @@ def read_json(path: str | os.PathLike) -> Any | None:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` if needed and prove a file can be written there; else one-line ConfigError.
+
+    Called before long work, so a bad output path fails in a second, not after the results exist.
+    """
+    from tfbert.errors import ConfigError
+
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is a file; pass a folder path (a new or existing folder)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"cannot write to {what} {path} ({err.strerror or type(err).__name__}); "
+                          f"pass a folder you can write to") from None
+    return path
+
+
+def check_writable_file(path: str | os.PathLike, what: str = "output file") -> Path:
+    """``path`` can be written (its folder is writable and it is not a folder); else one-line ConfigError."""
+    from tfbert.errors import ConfigError
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; pass a file path")
+    check_writable_dir(path.parent, what=f"the folder of {what}")
+    return path
 
 
 def _umask() -> int:

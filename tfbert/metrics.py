@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from tfbert.errors import DataError
-from tfbert.files import write_json
+from tfbert.files import write_json, write_text
 
 __all__ = ["classification_report", "save_report", "format_report"]
 
@@ -237,11 +237,11 @@ def save_report(report: Mapping[str, Any], folder: str | os.PathLike, prefix: st
         [{"class": name, **{k: report["per_class"][name][k] for k in (*_AVERAGE_KEYS, "support")}}
          for name in names]
     )
-    per_class.to_csv(paths["per_class"], index=False)
+    write_text(paths["per_class"], per_class.to_csv(index=False))
 
     matrix = pd.DataFrame(report["confusion_matrix"], index=names, columns=names)
     matrix.index.name = "true/predicted"
-    matrix.to_csv(paths["confusion_matrix_csv"])
+    write_text(paths["confusion_matrix_csv"], matrix.to_csv())
 
     plot_confusion_matrix(report["confusion_matrix"], names, paths["confusion_matrix_png"])
     return paths

@@ -79,7 +79,7 @@ class TextClassifier(keras.Model):
 
     @property
     def head_config(self) -> dict:
-        """The head keyword arguments actually used (unset ones took the head's defaults)."""
+        """The head options that were given (unset ones were dropped: the head function's defaults apply)."""
         return dict(self._description.head_config)
 
     @property

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from tfbert.errors import DataError
+from tfbert.files import atomic_file
 from tfbert.runs import RunFolder, SweepFolder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,9 +84,8 @@ def _new_figure(figsize: tuple[float, float]):
 
 def _save(fig, path: str | os.PathLike) -> Path:
     out = Path(path)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI, format="png")
+    with atomic_file(out) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png")
     fig.clear()  # no pyplot registry to close from; release the artists now
     return out
 

@@ -12,6 +12,7 @@ saved ``tokenizer/`` (loaded with ``transformers``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import json
@@ -19,13 +20,15 @@ import logging
 import math
 import os
 import sys
+import zlib
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from tfbert.errors import ConfigError, DataError
+from tfbert.errors import ConfigError, DataError, printable
 from tfbert.export import SIGNATURE, TOKENIZER_DIR, read_export_info
+from tfbert.files import check_writable_file
 
 __all__ = ["Predictor", "load", "read_texts", "check_utf8", "write_predictions", "format_predictions"]
 
@@ -33,6 +36,10 @@ _logger = logging.getLogger(__name__)
 
 #: ``predict(progress=None)`` shows a progress bar from this many texts on.
 PROGRESS_MIN_TEXTS = 1000
+#: Texts per call of a string signature (it sorts and batches them inside).
+CALL_SIZE = 1024
+#: ``predict_file`` reads, labels and writes this many texts at a time.
+STREAM_CHUNK = 20000
 
 
 class Predictor:
@@ -107,80 +114,82 @@ class Predictor:
 
     # ------------------------------------------------------------------ running
 
-    def _encode(self, batch: list[str]) -> tuple[dict, np.ndarray]:
+    def _encode(self, batch: list[str]) -> dict:
         enc = self._hf_tokenizer(batch, truncation=True, max_length=self.seq_length,
                                  padding="longest", return_tensors="np",
                                  return_token_type_ids="input_type_ids" in self._input_names)
-        full = self._hf_tokenizer(batch, truncation=False, padding=False)["input_ids"]
         inputs = {"input_word_ids": enc["input_ids"], "input_mask": enc["attention_mask"]}
         if "input_type_ids" in self._input_names:
             inputs["input_type_ids"] = enc["token_type_ids"]
-        tf = self._tf
-        return ({k: tf.constant(v.astype(np.int32)) for k, v in inputs.items()},
-                np.asarray([len(ids) for ids in full], dtype=np.int64))
+        return {k: self._tf.constant(v.astype(np.int32)) for k, v in inputs.items()}
 
-    def _run_batch(self, batch: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _default_batch_size(self) -> int:
+        # A string signature sorts and batches inside the graph (``SERVING_BATCH``
+        # texts per encoder call), so bigger calls only save call overhead.
+        return CALL_SIZE if self.takes_text else 64
+
+    def _plan(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(order to run the texts in, token counts if known up front).
+
+        Sorted batches pad little: token counts where the tokenizer runs here
+        (Python-side exports), character counts for string signatures (which
+        sort again by tokens inside each call).
+        """
+        if self.takes_text:
+            return np.argsort([len(t) for t in texts], kind="stable"), None
+        counts = np.asarray([len(ids) for ids in self._hf_tokenizer(texts, truncation=False)["input_ids"]])
+        return np.argsort(np.minimum(counts, self.seq_length), kind="stable"), counts
+
+    def _run_batch(self, batch: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if self.takes_text:
             out = self._serve(text=self._tf.constant(batch, dtype=self._tf.string))
-            num_tokens = out["num_tokens"].numpy()
-        else:
-            inputs, num_tokens = self._encode(batch)
-            out = self._serve(**inputs)
-        return out["probabilities"].numpy(), out["label_id"].numpy(), num_tokens
+            return out["probabilities"].numpy(), out["label_id"].numpy(), out["num_tokens"].numpy()
+        out = self._serve(**self._encode(batch))
+        return out["probabilities"].numpy(), out["label_id"].numpy(), None
 
-    def predict_proba(self, texts: str | Iterable[str], batch_size: int = 64,
+    def predict_proba(self, texts: str | Iterable[str], batch_size: int | None = None,
                       progress: bool | None = None) -> np.ndarray:
         """Class probabilities, float32 [len(texts), num_classes]."""
         return self._predict_arrays(texts, batch_size, progress)[0]
 
-    def _predict_arrays(self, texts, batch_size: int = 64, progress: bool | None = None):
+    def _predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
         texts = _check_texts(texts)
+        batch_size = self._default_batch_size() if batch_size is None else batch_size
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         n = len(texts)
         probs = np.zeros((n, len(self.class_names)), dtype=np.float32)
         ids = np.zeros((n,), dtype=np.int64)
-        truncated = 0
-        longest = 0
-        if progress is None:
-            progress = n >= PROGRESS_MIN_TEXTS
-        bar = None
-        if progress and n:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n, unit="text", desc="predict", file=sys.stderr)
-        # Batches of similar length pad less; character length is a cheap
-        # stand-in for token length. Results go back to the input order.
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        try:
+        order, counts = self._plan(texts) if n else (np.zeros(0, np.int64), None)
+        all_counts = np.zeros((n,), dtype=np.int64) if counts is None else counts
+        with _progress(n, progress) as bar:
             for start in range(0, n, batch_size):
                 rows = order[start:start + batch_size]
-                batch = [texts[r] for r in rows]
-                p, i, num_tokens = self._run_batch(batch)
-                probs[rows] = p
-                ids[rows] = i
-                over = num_tokens > self.seq_length
-                truncated += int(over.sum())
-                if over.any():
-                    longest = max(longest, int(num_tokens.max()))
-                if bar is not None:
-                    bar.update(len(batch))
-        finally:
-            if bar is not None:
-                bar.close()
+                p, i, num_tokens = self._run_batch([texts[r] for r in rows])
+                probs[rows], ids[rows] = p, i
+                if num_tokens is not None:
+                    all_counts[rows] = num_tokens
+                bar.update(len(rows))
+        truncated = int((all_counts > self.seq_length).sum())
         if truncated:
             _logger.warning(
                 "warning: %d of %d text(s) are longer than the model's %d tokens (longest: %d) and "
                 "were truncated; export a model trained with a larger seq_length to read more",
-                truncated, n, self.seq_length, longest)
+                truncated, n, self.seq_length, int(all_counts.max()))
         return probs, ids, truncated
 
-    def predict(self, texts: str | Iterable[str], batch_size: int = 64,
+    def predict(self, texts: str | Iterable[str], batch_size: int | None = None,
                 progress: bool | None = None) -> list[dict[str, Any]]:
         """Label texts.
 
+        Texts are run in length order (results come back in the input order),
+        so batches pad little.
+
         Args:
             texts: str or list of str. An empty string is predicted like any text.
-            batch_size: int. Texts per model call.
+            batch_size: int or None. Texts per call of the SavedModel; default
+                1024 for string signatures (which batch by token length inside),
+                64 where the tokenizer runs in Python.
             progress: bool or None. Show a tqdm bar; by default from
                 ``PROGRESS_MIN_TEXTS`` (1000) texts on.
 
@@ -198,6 +207,28 @@ class Predictor:
                 for p, i in zip(probs, ids)]
 
     __call__ = predict
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+
+@contextlib.contextmanager
+def _progress(total: int | None, show: bool | None):
+    """A tqdm bar on stderr (by default from ``PROGRESS_MIN_TEXTS`` texts on), else nothing."""
+    if show is None:
+        show = bool(total) and total >= PROGRESS_MIN_TEXTS
+    if not show:
+        yield _NoBar()
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="text", desc="predict", file=sys.stderr)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def load(model_dir: str | os.PathLike) -> Predictor:
@@ -227,8 +258,20 @@ def _check_texts(texts) -> list[str]:
             raise DataError(f"text {position} (0-based) is missing ({text!r}); drop it or use an empty string")
         if not isinstance(text, str):
             raise DataError(f"text {position} (0-based) is a {type(text).__name__}, not a string; pass strings")
+        _check_encodable(text, position)
         out.append(text)
     return out
+
+
+def _check_encodable(text: str, position: int) -> None:
+    """Lone surrogates (bytes that were not UTF-8, e.g. in a command-line argument) cannot reach TF."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = text[err.start]
+        byte = f" (byte 0x{ord(char) - 0xDC00:02x})" if 0xDC80 <= ord(char) <= 0xDCFF else ""
+        raise DataError(f"text {position} (0-based) is not valid UTF-8{byte} at character {err.start}; "
+                        f"pass UTF-8 text (a terminal set to another encoding: convert with iconv -t utf-8)") from None
 
 
 # ---------------------------------------------------------------------- files
@@ -240,7 +283,7 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read {path} ({err}); check that it is a valid file") from None
 
 
@@ -270,50 +313,148 @@ def read_texts(path: str | os.PathLike, text_column: str = "text") -> list[str]:
         DataError: missing file, non-UTF-8 bytes (names the line), missing column.
     """
     path = Path(path).expanduser()
-    content = check_utf8(path)
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    if suffixes and suffixes[-1] in (".txt", ".text"):
-        lines = content.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()  # the file's final newline
-        return [line[:-1] if line.endswith("\r") else line for line in lines]
+    if _is_txt(path):
+        check_file_path(path)
+        return [text for chunk in _txt_chunks(path, STREAM_CHUNK) for text in chunk]
+    check_utf8(path)  # names the line of a non-UTF-8 byte
     from tfbert.data import load_table
 
     df = load_table(path, text_column=text_column, label_column=None)
     return df["text"].astype(str).tolist()
 
 
+def _is_txt(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in (".txt", ".text")
+
+
+def _txt_chunks(path: Path, chunk_size: int) -> Iterator[list[str]]:
+    """Lines of a UTF-8 text file (plain or .gz), ``chunk_size`` at a time, without holding the file."""
+    chunk: list[str] = []
+    try:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as f:
+            for number, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataError(
+                        f"line {number} of {path} is not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+                        f"re-save the file as UTF-8 (e.g. iconv -f cp949 -t utf-8)") from None
+                if number == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                    if not line:  # a file that is only a byte-order mark holds no text
+                        continue
+                chunk.append(line[:-1] if line.endswith("\n") else line)
+                chunk[-1] = chunk[-1][:-1] if chunk[-1].endswith("\r") else chunk[-1]
+                if len(chunk) == chunk_size:
+                    yield chunk
+                    chunk = []
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"cannot read {path} ({printable(err)}); check that it is a valid file") from None
+    if chunk:
+        yield chunk
+
+
+def iter_text_chunks(path: str | os.PathLike, text_column: str = "text",
+                     chunk_size: int = STREAM_CHUNK) -> Iterator[list[str]]:
+    """The texts of a file, ``chunk_size`` at a time: ``.txt`` files are streamed line by line
+    (any size), tables (``.csv``/``.tsv``/``.jsonl``) are read whole (:func:`read_texts`)."""
+    path = Path(path).expanduser()
+    if _is_txt(path):
+        check_file_path(path)
+        yield from _txt_chunks(path, chunk_size)
+        return
+    texts = read_texts(path, text_column)
+    for start in range(0, len(texts), chunk_size):
+        yield texts[start:start + chunk_size]
+
+
+def check_file_path(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"input file not found: {path}; check the path")
+    if not path.is_file():
+        raise DataError(f"{path} is a folder, expected a file; pass a file path")
+
+
+class _PredictionWriter:
+    """Rows of predictions into ``.csv`` (text, label, score, score_<class>...) or ``.jsonl``,
+    written to a temporary file that replaces ``path`` only when complete."""
+
+    def __init__(self, path: Path, class_names: Sequence[str]):
+        self.path, self.class_names = path, list(class_names)
+        self.jsonl = path.suffix.lower() == ".jsonl"
+        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._file = open(self._tmp, "w", encoding="utf-8", newline="")
+        self._csv = None if self.jsonl else csv.writer(self._file)
+        if self._csv:
+            self._csv.writerow(["text", "label", "score", *[f"score_{n}" for n in self.class_names]])
+
+    def write(self, texts: Sequence[str], predictions: Sequence[dict]) -> None:
+        for text, pred in zip(texts, predictions):
+            if self.jsonl:
+                self._file.write(json.dumps({"text": text, **pred}, ensure_ascii=False) + "\n")
+            else:
+                self._csv.writerow([text, pred["label"], f"{pred['score']:.6f}",
+                                    *[f"{pred['scores'][n]:.6f}" for n in self.class_names]])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        self._file.close()
+        if kind is None:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
 def write_predictions(path: str | os.PathLike, texts: Sequence[str], predictions: Sequence[dict],
                       class_names: Sequence[str]) -> Path:
-    """Write predictions as ``.csv`` (text, label, score, score_<class>...) or ``.jsonl``."""
-    path = Path(path).expanduser()
-    kind = path.suffix.lower()
-    if kind not in (".csv", ".jsonl"):
-        raise ConfigError(f"cannot write predictions to {path.name}; name the output file .csv or .jsonl")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == ".jsonl":
-        with open(path, "w", encoding="utf-8") as f:
-            for text, pred in zip(texts, predictions):
-                f.write(json.dumps({"text": text, **pred}, ensure_ascii=False) + "\n")
-    else:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label", "score", *[f"score_{n}" for n in class_names]])
-            for text, pred in zip(texts, predictions):
-                writer.writerow([text, pred["label"], f"{pred['score']:.6f}",
-                                 *[f"{pred['scores'][n]:.6f}" for n in class_names]])
+    """Write predictions as ``.csv`` (text, label, score, score_<class>...) or ``.jsonl``, atomically."""
+    path = check_output_path(path)
+    with _PredictionWriter(path, class_names) as writer:
+        writer.write(texts, predictions)
     return path
+
+
+def predict_file(predictor: Predictor, input_path: str | os.PathLike, output_path: str | os.PathLike,
+                 text_column: str = "text", batch_size: int | None = None,
+                 chunk_size: int = STREAM_CHUNK) -> int:
+    """Label every text of ``input_path`` into ``output_path`` (``.csv``/``.jsonl``), chunk by chunk.
+
+    Memory stays flat for ``.txt`` inputs of any size: texts are read, labelled
+    and written ``chunk_size`` at a time. The output appears when complete.
+    Returns the number of texts labelled.
+    """
+    path = check_output_path(output_path)
+    count = 0
+    with _PredictionWriter(path, predictor.class_names) as writer, _progress(None, True) as bar:
+        for texts in iter_text_chunks(input_path, text_column, chunk_size):
+            writer.write(texts, predictor.predict(texts, batch_size=batch_size, progress=False))
+            count += len(texts)
+            bar.update(len(texts))
+        if not count:
+            raise DataError(f"{input_path} holds no texts; add one text per line (or per row)")
+    return count
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """A predictions file that can be written: ``.csv`` or ``.jsonl`` in a writable folder; else one line."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in (".csv", ".jsonl"):
+        raise ConfigError(f"cannot write predictions to {path.name}; name the output file .csv or .jsonl")
+    return check_writable_file(path, "output file")
 
 
 def format_predictions(texts: Sequence[str], predictions: Sequence[dict], width: int = 70) -> str:
     """A plain table: label, score, text (clipped to ``width`` characters, one line)."""
-    label_w = max([len("label")] + [len(p["label"]) for p in predictions])
+    label_w = max([len("label")] + [len(printable(p["label"])) for p in predictions])
     lines = [f"{'label':<{label_w}}  {'score':>6}  text"]
     for text, pred in zip(texts, predictions):
-        shown = " ".join(text.split())
+        shown = printable(" ".join(text.split()))
         if len(shown) > width:
             shown = shown[:width - 3] + "..."
-        lines.append(f"{pred['label']:<{label_w}}  {pred['score']:6.4f}  {shown}")
+        lines.append(f"{printable(pred['label']):<{label_w}}  {pred['score']:6.4f}  {shown}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ A run folder (one training run, see ``tfbert.experiment``)::
     test_metrics.json (+ test_per_class.csv, test_confusion_matrix.csv/.png)
     model/                      the exported model (see ``tfbert.export``)
     summary_row.json            the run's row of the sweep summary
+    identity.json               the settings and data fingerprint a resumed run must match
     status.json                 done | failed (with the error) | interrupted
     error.txt                   the traceback of a failed run
 
@@ -25,7 +26,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tfbert.files import read_json, write_json, write_text
+from tfbert.files import TEMPORARY, read_json, write_json, write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -51,6 +52,7 @@ class RunFolder:
     SUMMARY_ROW = "summary_row.json"
     STATUS = "status.json"
     ERROR = "error.txt"
+    IDENTITY = "identity.json"
     MODEL = "model"
     TEST_PREFIX = "test"
 
@@ -68,6 +70,22 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         return self
 
+    def start(self) -> "RunFolder":
+        """Make the folder ready for a (re)run: clear the last attempt's record (status, error,
+        summary row, identity) and the temporary files a killed write left."""
+        import shutil
+
+        self.create()
+        for name in (self.STATUS, self.ERROR, self.SUMMARY_ROW, self.IDENTITY):
+            (self.path / name).unlink(missing_ok=True)
+        for leftover in self.path.iterdir():
+            if TEMPORARY.match(leftover.name):
+                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        return self
+
+    def write_identity(self, identity: dict) -> None:
+        """What a resumed run must match to reuse this finished one (see ``differences``)."""
+        write_json(self.path / self.IDENTITY, identity)
     @property
     def config_json(self) -> Path:
         return self.path / self.CONFIG_JSON
@@ -136,6 +154,17 @@ class RunFolder:
 
     def has_history(self) -> bool:
         return self.history_csv.is_file()
+
+    def differences(self, identity: dict) -> list[str] | None:
+        """Keys of ``identity`` whose recorded values differ; None when nothing was recorded."""
+        from tfbert.files import json_safe
+
+        recorded = read_json(self.path / self.IDENTITY)
+        if not isinstance(recorded, dict):
+            return None
+        current = json_safe(identity)
+        return [k for k in sorted(set(current) | set(recorded)) if recorded.get(k) != current.get(k)]
+
 
 
 class SweepFolder:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfbert.config import RunConfig, resolve, run_name, varying_settings
+from tfbert.config import RunConfig, identity, identity_hash, resolve, run_name, validate, varying_settings
 from tfbert.errors import TfbertError
+from tfbert.experiment import data_fingerprint, load_splits, run_experiment
+from tfbert.files import check_writable_dir
 from tfbert.runs import DONE, FAILED, INTERRUPTED, RunFolder, SweepFolder
 
 SUMMARY_COLUMNS = ["run", "status", "model", "head", "learning_rate", "seq_length", "epochs",
@@ -36,6 +38,10 @@ def _error_line(err: BaseException) -> str:
 def write_summary(rows: list[dict], sweep: SweepFolder) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame = frame[[c for c in SUMMARY_COLUMNS if c in frame] + [c for c in frame if c not in SUMMARY_COLUMNS]]
+    for column in frame:  # a failed run's missing values must not turn 64 into 64.0
+        values = [r[column] for r in rows if r.get(column) is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            frame[column] = pd.array([r.get(column) for r in rows], dtype="Int64")
     sweep.write_summary(frame)
     return frame
 
@@ -72,24 +78,31 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
     Returns:
         The summary table (also in ``summary.csv``).
     """
-    from tfbert.experiment import run_experiment
-
-    sweep = SweepFolder(sweep_dir or configs[0].output_dir).create()
+    varying = varying_settings(configs)  # as given: a head's own defaults do not count as varied
+    configs = [validate(resolve(c)) for c in configs]  # every setting checked before any work
+    sweep = SweepFolder(check_writable_dir(sweep_dir or configs[0].output_dir, "--output-dir"))
     resume = configs[0].resume if resume is None else resume
-    varying = varying_settings(configs)
     rows: list[dict] = []
     data_cache: dict = {}
     print(f"sweep of {len(configs)} run(s) into {sweep.path}")
     for i, config in enumerate(configs, 1):
-        config = resolve(config)
-        run = sweep.run(run_name(config, varying))
+        name = run_name(config, varying)
+        try:
+            splits = _splits(config, data_cache)
+        except Exception as err:  # noqa: BLE001 - recorded like any failed run
+            run = sweep.run(name)  # its folder is written only if it holds no finished run
+            rows.append(_failed(config, run, err, sweep, rows, f"[{i}/{len(configs)}] {name}",
+                                record=run.status() != DONE))
+            continue
+        ident = {**identity(config), "data": data_fingerprint(config, splits)}
+        run = _folder_for(sweep, name, ident)
         where = f"[{i}/{len(configs)}] {run.name}"
         if resume and run.is_done():
-            print(f"{where}: finished earlier, skipped")
+            print(f"{where}: finished earlier with the same settings and data, skipped")
             rows.append({**run.summary_row(), "status": DONE})
             continue
         print(where)
-        rows.append(_run_one(config, run, runner or run_experiment, data_cache, verbose, sweep, rows, where))
+        rows.append(_run_one(config, run, ident, splits, runner or run_experiment, verbose, sweep, rows, where))
         write_summary(rows, sweep)
         plot_sweep_folder(sweep, rows)
     frame = write_summary(rows, sweep)
@@ -97,27 +110,51 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
     return frame
 
 
-def _run_one(config, run: RunFolder, runner, data_cache, verbose, sweep, rows, where) -> dict:
-    """One run's summary row; a failure is recorded in its folder and becomes a failed row."""
-    from tfbert.experiment import load_splits
+def _splits(config: RunConfig, data_cache: dict):
+    key = _data_key(config)
+    if key not in data_cache:
+        data_cache[key] = load_splits(config)
+    return data_cache[key]
 
+
+def _folder_for(sweep: SweepFolder, name: str, ident: dict) -> RunFolder:
+    """The run's readable folder, unless it holds a run with other settings or data: then the
+    same name with a short hash of the full settings, so no finished result is ever reused
+    for different settings or overwritten."""
+    run = sweep.run(name)
+    differ = run.differences(ident)
+    if differ == [] or (differ is None and run.status() != DONE):  # same run, or nothing finished to keep
+        return run
+    other = sweep.run(f"{name}__{identity_hash(ident)}")
+    what = ", ".join(differ) if differ else "settings not recorded (an older tfbert)"
+    print(f"{name} holds a run with other settings ({what}); this run goes into {other.name}")
+    return other
+
+
+def _run_one(config, run: RunFolder, ident, splits, runner, verbose, sweep, rows, where) -> dict:
+    """One run's summary row; a failure is recorded in its folder and becomes a failed row."""
     try:
-        key = _data_key(config)
-        if key not in data_cache:
-            data_cache[key] = load_splits(config)
-        return runner(config, run.path, data_cache[key], verbose=verbose)
+        run.start()
+        row = runner(config, run.path, splits, verbose=verbose)
+        run.write_identity(ident)  # only a finished run is compared and skipped on resume
+        return row
     except KeyboardInterrupt:
         run.write_status(INTERRUPTED)
         write_summary(rows + [_failed_row(config, run, INTERRUPTED, "KeyboardInterrupt")], sweep)
         print(f"interrupted; finished runs are kept in {sweep.summary_csv}; rerun to resume")
         raise
     except Exception as err:  # a failed run must not stop the sweep
-        line = _error_line(err)
+        return _failed(config, run, err, sweep, rows, where)
+
+
+def _failed(config, run: RunFolder, err: Exception, sweep, rows, where, record: bool = True) -> dict:
+    line = _error_line(err)
+    if record:
         run.write_status(FAILED, line)
         run.write_error(traceback.format_exc())
-        hint = "" if isinstance(err, TfbertError) else f" (traceback in {run.error_file})"
-        print(f"{where} FAILED: {line}{hint}")
-        return _failed_row(config, run, FAILED, line)
+    hint = "" if isinstance(err, TfbertError) or not record else f" (traceback in {run.error_file})"
+    print(f"{where} FAILED: {line}{hint}")
+    return _failed_row(config, run, FAILED, line)
 
 
 def _report(frame: pd.DataFrame, sweep: SweepFolder, rows: list[dict], figure: Path | None) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from tfbert.data.labels import MISSING_LABEL_STRINGS
-from tfbert.errors import DataError
+from tfbert.errors import DataError, printable  # noqa: F401 (printable: used by the loaders)
+from tfbert.files import cache_root  # noqa: F401 (re-exported as tfbert.data.cache_root)
 
 # Stored in DataFrame.attrs by loaders whose labels are integer ids with known
 # names (IMDB, NSMC, the demo): pass it on as encode_labels(class_names=...).
@@ -21,13 +22,6 @@ _INT_PATTERN = re.compile(r"[+-]?[0-9]+(\.0*)?")
 _INT64_DIGITS = len(str(2**63))  # 19
 
 
-def printable(value: object) -> str:
-    """``str(value)`` with non-printable characters (line breaks, tabs, NUL,
-    ...) escaped as ``ascii()`` writes them, so that a column name or a cell
-    quoted in an error message keeps the message on one line."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value))
-
-
 def _as_int64(text: str) -> int | None:
     """``"007"``, ``"+3"``, ``"1.0"`` as an int; None beyond int64."""
     digits = re.sub(r"\.0*$", "", text)
@@ -35,14 +29,6 @@ def _as_int64(text: str) -> int | None:
         return None  # also spares int() its 4300-digit limit
     number = int(digits)
     return number if -(2**63) <= number < 2**63 else None
-
-
-def cache_root() -> Path:
-    """Where downloads and extracted archives go: ``$TFBERT_CACHE`` or
-    ``~/.cache/tfbert``."""
-    configured = os.environ.get("TFBERT_CACHE")
-    root = Path(configured) if configured else Path.home() / ".cache" / "tfbert"
-    return root.expanduser()
 
 
 def check_file(path: str | os.PathLike) -> Path:

@@ -132,7 +132,8 @@ class Summary:
         chars: length statistics in characters.
         tokens: the same in tokens, or None without a tokenizer.
         over_window: fraction of texts longer than 64/128/256/512 tokens
-            (they will be truncated), or None without a tokenizer.
+            and than ``seq_length`` when given, or None without a tokenizer.
+        seq_length: the length the model reads (longer texts are truncated), if known.
     """
 
     rows: int
@@ -140,6 +141,7 @@ class Summary:
     chars: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, float] | None = None
     over_window: dict[str, float] | None = None
+    seq_length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict."""
@@ -163,12 +165,16 @@ class Summary:
         parts = [f"{self.rows} rows", balance.to_string(index=False), lengths.to_string()]
         if self.over_window:
             over = ", ".join(f">{k}: {v:.1%}" for k, v in self.over_window.items())
-            parts.append(f"texts longer than the token window: {over}")
+            parts.append(f"texts longer than these token windows: {over}")
+            if self.seq_length is not None:
+                share = self.over_window[str(self.seq_length)]
+                parts.append(f"texts longer than seq_length {self.seq_length} (truncated): {share:.1%}")
         return "\n\n".join(parts)
 
 
 def summarize(
-    df: pd.DataFrame, tokenizer: Tokenize | None = None, verbose: bool = False
+    df: pd.DataFrame, tokenizer: Tokenize | None = None, verbose: bool = False,
+    seq_length: int | None = None,
 ) -> Summary:
     """Describes class balance and text lengths.
 
@@ -177,6 +183,7 @@ def summarize(
         tokenizer: optional callable mapping a list of texts to a list of
             token id lists; adds token length statistics.
         verbose: also print the summary.
+        seq_length: the model's length: its share of longer texts is reported too.
 
     Returns:
         A :class:`Summary`; ``print(summary)`` shows tables,
@@ -184,7 +191,7 @@ def summarize(
     """
     _require_text(df)
     texts = df["text"].fillna("").astype(str)
-    summary = Summary(rows=len(df))
+    summary = Summary(rows=len(df), seq_length=seq_length)
 
     if "label" in df.columns and len(df):
         names = df.attrs.get(CLASS_NAMES_ATTR)
@@ -213,9 +220,10 @@ def summarize(
             lengths.extend(len(ids) for ids in tokenizer(values[start:start + _TOKENIZE_BATCH]))
         array = np.asarray(lengths)
         summary.tokens = _length_stats(array)
+        windows = sorted(set(_WINDOWS) | ({seq_length} if seq_length else set()))
         summary.over_window = {
             str(w): round(float((array > w).mean()) if array.size else 0.0, 4)
-            for w in _WINDOWS
+            for w in windows
         }
 
     if verbose:

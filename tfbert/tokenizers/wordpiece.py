@@ -34,10 +34,12 @@ tfbert.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import tempfile
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
@@ -108,20 +110,31 @@ def load_vocab(vocab_file: str) -> List[str]:
 def _canonical_vocab_file(tokens: List[str], vocab_file: Optional[str]) -> str:
     """A vocab file with exactly ``tokens``, one a line, for use as an asset.
 
-    Reuses ``vocab_file`` when its bytes already are that; otherwise writes a
-    copy to a temporary directory (which lives as long as the process, long
-    enough for ``tf.saved_model.save`` to copy it into ``assets/``).
+    Reuses ``vocab_file`` when its bytes already are that; otherwise writes
+    one file per distinct vocabulary into ``$TFBERT_CACHE/vocab/`` (named by
+    the content's hash, so runs reuse it instead of leaving a new temporary
+    folder each time; it must outlive the layer, for ``tf.saved_model.save``
+    to copy it into ``assets/``).
     """
     content = ("\n".join(tokens) + "\n").encode("utf-8")
     if vocab_file is not None:
         with open(vocab_file, "rb") as f:
             if f.read() == content:
                 return vocab_file
-    tmpdir = tempfile.mkdtemp(prefix="tfbert_vocab_")
-    path = os.path.join(tmpdir, "vocab.txt")
-    with open(path, "wb") as f:
-        f.write(content)
-    return path
+    from tfbert.files import atomic_file, cache_root
+
+    name = f"{hashlib.sha256(content).hexdigest()[:24]}.txt"
+    for folder in (cache_root() / "vocab", Path(tempfile.gettempdir()) / "tfbert_vocab"):
+        path = folder / name
+        try:
+            if not (path.is_file() and path.read_bytes() == content):
+                with atomic_file(path) as tmp:  # other processes see the old file or the whole new one
+                    tmp.write_bytes(content)
+            return str(path)
+        except OSError:  # a read-only cache (e.g. a serving container): the shared temp folder
+            continue
+    raise ConfigError(f"cannot write the vocabulary file {name} to {cache_root() / 'vocab'} or the temp folder; "
+                      f"set $TFBERT_CACHE to a writable folder")
 
 
 def _read_vocab(vocab: Union[str, os.PathLike, Sequence[str]]) -> Tuple[List[str], Optional[str]]:
