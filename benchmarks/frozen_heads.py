@@ -23,13 +23,15 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from machine import peak_rss_mb  # noqa: E402
+
 DATA = HERE.parent.parent / "shared" / "data"
 MODEL = "minilm-l6-h384-uncased"
 SEED = 42
@@ -90,7 +92,7 @@ def child(task: dict) -> dict:
     res["epoch_s"] = [round(t, 2) for t in history["time"]]
     res["val_accuracy"] = [round(100 * a, 2) for a in history["val_accuracy"]]
     res["loss"] = [round(v, 4) for v in history["loss"]]
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    res["peak_rss_mb"] = peak_rss_mb()
     return res
 
 

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow loads (tfbert sets it too)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -66,7 +67,7 @@ def main() -> None:
 
     import numpy as np
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401
+    import tensorflow_text  # noqa: F401  (registers the ops the SavedModel uses)
 
     import tfbert
     from tfbert.export import export_classifier
@@ -136,6 +137,4 @@ def write(report: dict, stem: str) -> None:
 
 
 if __name__ == "__main__":
-    import tfbert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
     main()

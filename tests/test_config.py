@@ -60,10 +60,22 @@ def test_run_name_shows_the_resolved_learning_rate():
 
 
 def test_unknown_head_is_a_one_line_error():
-    with pytest.raises(tfbert.ConfigError, match="unknown head 'cnn'; choose one of: dense, cls_bn, bilstm"):
+    with pytest.raises(tfbert.ConfigError, match="unknown head 'cnn'; choose one of: dense, cls_bn, bilstm, transformer"):
         resolve(RunConfig(head="cnn"))
 
 
 def test_every_setting_has_help_and_a_group():
     for field in dataclasses.fields(RunConfig):
         assert field.metadata["help"] and field.metadata["group"], field.name
+
+
+def test_head_options_reach_any_head_and_are_checked():
+    from tfbert.config import parse_head_options
+    assert parse_head_options("num_layers=2, head_pooling=cls,dropout=0.2") == {
+        "num_layers": 2, "head_pooling": "cls", "dropout": 0.2}
+    config = RunConfig(model="tiny-hf", head="transformer", head_options="num_layers=2,num_heads=2", train="x.csv")
+    assert config.head_kwargs()["num_layers"] == 2
+    with pytest.raises(tfbert.ConfigError, match="'num_layers' is not NAME=VALUE"):
+        parse_head_options("num_layers")
+    name = run_name(resolve(config), ["head_options"])
+    assert name.endswith("__honum_layers-2-num_heads-2") and "=" not in name

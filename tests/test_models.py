@@ -82,7 +82,7 @@ def test_train_encoder_flag_overrides_head_default(tiny_models):
 
 
 def test_unknown_head_and_bad_head_option(tiny_models):
-    with pytest.raises(tfbert.ConfigError, match="unknown head 'mlp'; choose one of: dense, cls_bn, bilstm"):
+    with pytest.raises(tfbert.ConfigError, match="unknown head 'mlp'; choose one of: dense, cls_bn, bilstm, transformer"):
         tfbert.create_classifier("tiny-hf", head="mlp")
     with pytest.raises(tfbert.ConfigError, match="head 'dense'.*lstm_units"):
         tfbert.create_classifier("tiny-hf", head="dense", lstm_units=3)

@@ -30,6 +30,7 @@ _LAZY = {
     "load_preprocessor": "tfbert.encoders",
     "HEADS": "tfbert.heads",
     "HeadSpec": "tfbert.heads",
+    "register_head": "tfbert.heads",
     "create_optimizer": "tfbert.optimization",
     "compile_classifier": "tfbert.training",
     "make_dataset": "tfbert.training",

@@ -236,10 +236,38 @@ def build_parser() -> argparse.ArgumentParser:
                                    "compare runs and ship the model.")
     parser.add_argument("--registry", action="append", default=[],
                         help="extra registry YAML file (repeatable; also $TFBERT_REGISTRY)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="Python file or module to import first, e.g. one that calls tfbert.register_head "
+                             "(repeatable; also $TFBERT_PLUGINS)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
     return parser
+
+
+def load_plugins(names) -> None:
+    """Import each Python file or module named (and those in ``$TFBERT_PLUGINS``), e.g. to register heads."""
+    import importlib
+    import importlib.util
+    import os
+
+    from tfbert.errors import ConfigError
+
+    env = [n for n in os.environ.get("TFBERT_PLUGINS", "").split(os.pathsep) if n]
+    for name in [*env, *names]:
+        try:
+            if name.endswith(".py") or os.sep in name:
+                if not os.path.isfile(name):
+                    raise ConfigError(f"plugin file not found: {name}; check the path")
+                spec = importlib.util.spec_from_file_location(f"tfbert_plugin_{abs(hash(name))}", name)
+                spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            else:
+                importlib.import_module(name)
+        except ConfigError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a user's file: say which one and what it raised
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise ConfigError(f"plugin {name} failed to import: {type(err).__name__}: {first}") from None
 
 
 def _check_arguments(argv) -> None:
@@ -272,6 +300,7 @@ def main(argv=None) -> int:
     try:
         for path in args.registry:
             load_registry_file(path)
+        load_plugins(args.plugin)
         return int(args.func(args) or 0)
     except TfbertError as err:
         print(f"error: {err}", file=sys.stderr)

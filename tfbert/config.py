@@ -32,13 +32,16 @@ class RunConfig:
 
     # model
     model: str = _field("minilm-l6-h384-uncased", "registry name, hf:<checkpoint> or a local folder", "model", True)
-    head: str = _field("dense", "dense, cls_bn or bilstm", "model", True)
+    head: str = _field("dense", "dense, cls_bn, bilstm, transformer, or one added with tfbert.register_head "
+                                "(tfbert --plugin FILE)", "model", True)
     seq_length: int | None = _field(None, "maximum tokens per text, or auto: the smallest length covering --length-percentile of training texts", "model", True)
     length_percentile: float = _field(99.0, "percentile of training texts the automatic length covers", "model")
-    train_encoder: bool | None = _field(None, "fine-tune the encoder (default: dense yes, cls_bn/bilstm no)", "model", True)
-    hidden_units: int | None = _field(None, "head Dense size (cls_bn, bilstm; default 192)", "model", True)
-    dropout: float | None = _field(None, "head dropout (default 0.1 dense, 0.3 others)", "model", True)
-    lstm_units: int | None = _field(None, "BiLSTM units per direction (bilstm; default 50)", "model", True)
+    train_encoder: bool | None = _field(None, "fine-tune the encoder (default: the head's; dense trains it, frozen heads do not)", "model", True)
+    hidden_units: int | None = _field(None, "head Dense size (cls_bn, bilstm; default: the head's)", "model", True)
+    dropout: float | None = _field(None, "head dropout (default: the head's)", "model", True)
+    lstm_units: int | None = _field(None, "BiLSTM units per direction (bilstm; default: the head's)", "model", True)
+    head_options: str | None = _field(None, "more head options as NAME=VALUE pairs, comma-separated, e.g. "
+                                            "'num_layers=2,num_heads=4' (transformer) or a registered head's", "model", True)
     # data
     data: str | None = _field(None, "data set with train/test splits: demo, imdb[:PATH], nsmc[:PATH] or a folder", "data")
     train: str | None = _field(None, "training file (CSV/TSV/JSONL/NSMC, .gz ok) or folder", "data")
@@ -53,7 +56,7 @@ class RunConfig:
     # training
     epochs: int = _field(2, "passes over the training data", "training", True)
     batch_size: int = _field(32, "examples per step", "training", True)
-    learning_rate: float | None = _field(None, "peak learning rate (default: 3e-5 dense, 1e-3 frozen heads)", "training", True)
+    learning_rate: float | None = _field(None, "peak learning rate (default: the head's, see tfbert.heads.HEADS)", "training", True)
     warmup_ratio: float = _field(0.1, "fraction of steps with linear warmup", "training", True)
     weight_decay: float = _field(0.01, "AdamW decoupled weight decay", "training", True)
     clip_norm: float = _field(1.0, "clip gradients to this global norm (0: off)", "training", True)
@@ -70,10 +73,26 @@ class RunConfig:
     export: bool = _field(True, "export the trained model (raw-string SavedModel) into the run folder", "output")
 
     def head_kwargs(self) -> dict:
-        return {"hidden_units": self.hidden_units, "dropout": self.dropout, "lstm_units": self.lstm_units}
+        """Every head option, the named flags and ``head_options`` together (unset ones None)."""
+        return {"hidden_units": self.hidden_units, "dropout": self.dropout, "lstm_units": self.lstm_units,
+                **parse_head_options(self.head_options)}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def parse_head_options(text: str | None) -> dict:
+    """``"num_layers=2,head_pooling=cls"`` -> ``{"num_layers": 2, "head_pooling": "cls"}`` (YAML scalars)."""
+    options = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, eq, value = part.partition("=")
+        if not eq or not name.strip().isidentifier():
+            raise ConfigError(f"--head-options: '{part.strip()}' is not NAME=VALUE; "
+                              f"write e.g. 'num_layers=2,num_heads=4'")
+        options[name.strip()] = yaml.safe_load(value.strip()) if value.strip() else None
+    return options
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -81,7 +100,8 @@ SWEEPABLE = [n for n, f in FIELDS.items() if f.metadata["sweep"]]
 # Short run-folder labels for the settings a sweep varies.
 _LABELS = {"learning_rate": "lr", "seq_length": "len", "epochs": "ep", "batch_size": "bs",
            "warmup_ratio": "wu", "weight_decay": "wd", "clip_norm": "clip", "seed": "seed",
-           "train_encoder": "train_enc", "hidden_units": "hu", "dropout": "do", "lstm_units": "lstm"}
+           "train_encoder": "train_enc", "hidden_units": "hu", "dropout": "do", "lstm_units": "lstm",
+           "head_options": "ho"}
 
 
 def _length(value):
@@ -215,7 +235,10 @@ def _check_range(name: str, value) -> None:
 def _check_head_options(config: RunConfig, head) -> None:
     import inspect
 
-    takes = list(inspect.signature(head.build).parameters)[4:]  # after outputs, input_mask, num_outputs, pooling
+    params = list(inspect.signature(head.build).parameters.values())[4:]  # after outputs, input_mask, ...
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    takes = [p.name for p in params]
     given = [k for k, v in config.head_kwargs().items() if v is not None and k not in takes]
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -302,7 +325,7 @@ def run_name(config: RunConfig, varying: list[str] | None = None) -> str:
             value = "auto"
         if value is None:
             continue
-        text = f"{value:g}" if isinstance(value, float) else str(value)
+        text = f"{value:g}" if isinstance(value, float) else re.sub(r"[^A-Za-z0-9._-]+", "-", str(value))
         parts.append(f"{_LABELS.get(key, key)}{text}")
     return "__".join(parts)
 

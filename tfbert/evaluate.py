@@ -153,7 +153,7 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     if predictor is None:
         predictor = load(model_dir)
 
-    probs, y_pred, _ = predictor._predict_arrays(texts, batch_size, progress)
+    probs, y_pred, _ = predictor.predict_arrays(texts, batch_size, progress)
     report = classification_report(y_true, y_pred, class_names,
                                    y_score=probs[:, 1] if len(class_names) == 2 else None)
 

@@ -64,6 +64,33 @@ def bilstm_head(outputs, input_mask, num_outputs, pooling="pooled", lstm_units=5
     return _logits(_mlp(x, hidden_units, dropout, batchnorm_momentum), num_outputs)
 
 
+def transformer_head(outputs, input_mask, num_outputs, pooling="pooled", num_layers=1, num_heads=4,
+                     intermediate_size=None, dropout=0.1, head_pooling="mean"):
+    """Sequence -> N Model Garden TransformerEncoderBlocks -> pooling -> Dropout -> Dense.
+
+    The KerasNLP getting-started workflow's step from a frozen backbone plus a
+    linear head to a few trainable transformer layers on its token vectors.
+    ``head_pooling``: ``mean`` (masked mean of the tokens) or ``cls`` (first token).
+    """
+    from official.nlp.modeling.layers import SelfAttentionMask, TransformerEncoderBlock
+
+    # An identity layer marks where the head starts, for the frozen-encoder cache.
+    x = keras.layers.Activation("linear", name="head_input")(outputs["sequence_output"])
+    hidden = x.shape[-1]
+    if head_pooling not in ("mean", "cls"):
+        raise ConfigError(f"head_pooling must be mean or cls, got '{head_pooling}'")
+    if hidden % num_heads:
+        raise ConfigError(f"the encoder's hidden size {hidden} does not split into {num_heads} attention heads; "
+                          f"pass num_heads dividing {hidden}")
+    mask = SelfAttentionMask(name="head_attention_mask")(x, input_mask)
+    for i in range(num_layers):
+        x = TransformerEncoderBlock(num_heads, intermediate_size or 2 * hidden, "gelu", output_dropout=dropout,
+                                    attention_dropout=dropout, name=f"head_transformer_{i}")([x, mask])
+    x = sentence_vector({"sequence_output": x}, input_mask, head_pooling)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return _logits(x, num_outputs)
+
+
 @dataclasses.dataclass(frozen=True)
 class HeadSpec:
     """A head and what a run needs to know about it.
@@ -94,13 +121,66 @@ HEADS = {spec.name: spec for spec in (
     HeadSpec("cls_bn", cls_bn_head, train_encoder=False, learning_rate=1e-3, feature_layer="head_batchnorm"),
     HeadSpec("bilstm", bilstm_head, train_encoder=False, learning_rate=1e-3, feature_layer="head_bilstm",
              per_token=True),
+    HeadSpec("transformer", transformer_head, train_encoder=False, learning_rate=5e-4, feature_layer="head_input",
+             per_token=True),
 )}
+_BUILTIN = tuple(HEADS)
+_SIGNATURE = ("outputs", "input_mask", "num_outputs", "pooling")
 
 
 def get_head(name: str) -> HeadSpec:
     if name not in HEADS:
-        raise ConfigError(f"unknown head '{name}'; choose one of: {', '.join(HEADS)}")
+        raise ConfigError(f"unknown head '{name}'; choose one of: {', '.join(HEADS)} "
+                          f"(or add one with tfbert.register_head)")
     return HEADS[name]
+
+
+def register_head(name: str, fn: Callable, defaults: dict | None = None, overwrite: bool = False) -> HeadSpec:
+    """Add a head that ``create_classifier``, ``tfbert train --head NAME`` and sweeps can use.
+
+    Args:
+        name: str. The head's name.
+        fn: callable ``fn(outputs, input_mask, num_outputs, pooling, **options) -> logits``,
+            like the built-in heads: ``outputs`` is the encoder's dict
+            (``sequence_output`` [batch, length, hidden], ``pooled_output``),
+            ``pooling`` the registry entry's sentence pooling; name the final
+            Dense layer ``logits`` and give it ``dtype="float32"``.
+        defaults: dict or None. ``train_encoder`` (default False),
+            ``learning_rate`` (default 1e-3), and, to let a frozen encoder's
+            outputs be cached, ``feature_layer`` (the first head layer, whose
+            input is the encoder output) and ``per_token`` (it reads every
+            token's vector).
+        overwrite: bool. Replace a head registered earlier (never a built-in one).
+
+    Returns:
+        HeadSpec. From the command line, put the call in a Python file and
+        pass it with ``tfbert --plugin FILE train --head NAME ...``.
+
+    Example:
+        >>> def max_head(outputs, input_mask, num_outputs, pooling, dropout=0.2):
+        ...     x = keras.layers.GlobalMaxPool1D(name="head_max")(outputs["sequence_output"])
+        ...     x = keras.layers.Dropout(dropout)(x)
+        ...     return keras.layers.Dense(num_outputs, name="logits", dtype="float32")(x)
+        >>> tfbert.register_head("max", max_head, {"learning_rate": 1e-3})
+    """
+    import inspect
+
+    defaults = dict(defaults or {})
+    unknown = set(defaults) - {"train_encoder", "learning_rate", "feature_layer", "per_token"}
+    if unknown:
+        raise ConfigError(f"register_head('{name}'): unknown default(s) {', '.join(sorted(unknown))}; "
+                          f"use train_encoder, learning_rate, feature_layer, per_token")
+    if not callable(fn) or tuple(inspect.signature(fn).parameters)[:4] != _SIGNATURE:
+        raise ConfigError(f"register_head('{name}'): the function must take ({', '.join(_SIGNATURE)}, **options), "
+                          f"like tfbert.heads.dense_head")
+    if name in _BUILTIN or (name in HEADS and not overwrite):
+        raise ConfigError(f"head '{name}' exists already; pick another name"
+                          + ("" if name in _BUILTIN else " or pass overwrite=True"))
+    spec = HeadSpec(name, fn, train_encoder=bool(defaults.get("train_encoder", False)),
+                    learning_rate=float(defaults.get("learning_rate", 1e-3)),
+                    feature_layer=defaults.get("feature_layer"), per_token=bool(defaults.get("per_token", False)))
+    HEADS[name] = spec
+    return spec
 
 
 def resolve_head_settings(head: str, train_encoder: bool | None = None,

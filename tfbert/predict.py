@@ -150,9 +150,10 @@ class Predictor:
     def predict_proba(self, texts: str | Iterable[str], batch_size: int | None = None,
                       progress: bool | None = None) -> np.ndarray:
         """Class probabilities, float32 [len(texts), num_classes]."""
-        return self._predict_arrays(texts, batch_size, progress)[0]
+        return self.predict_arrays(texts, batch_size, progress)[0]
 
-    def _predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
+    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
+        """(probabilities [n, classes], label ids [n], how many texts were truncated)."""
         texts = _check_texts(texts)
         batch_size = self._default_batch_size() if batch_size is None else batch_size
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -200,7 +201,7 @@ class Predictor:
         Texts longer than ``seq_length`` tokens are truncated, with one
         warning line (logger ``tfbert.predict``) for the whole call.
         """
-        probs, ids, _ = self._predict_arrays(texts, batch_size, progress)
+        probs, ids, _ = self.predict_arrays(texts, batch_size, progress)
         names = self.class_names
         return [{"label": names[int(i)], "score": float(p[int(i)]),
                  "scores": {name: float(v) for name, v in zip(names, p)}}

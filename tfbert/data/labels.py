@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tfbert.errors import DataError
+from tfbert.errors import DataError, printable
 
 # Values a label cell may hold when it is really empty (compared lower-case).
 # Shared with the loaders so that files and in-memory lists agree. "none" and
@@ -26,8 +26,6 @@ MISSING_LABEL_STRINGS = frozenset({"", "nan", "na", "n/a", "<na>", "#n/a"})
 def _names(names: Sequence[str]) -> str:
     """Class names for a one-line message: line breaks and other
     non-printable characters escaped."""
-    from tfbert.data._common import printable  # _common imports this module
-
     return ", ".join(printable(name) for name in names)
 
 
