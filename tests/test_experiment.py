@@ -84,3 +84,22 @@ def test_rerun_into_a_folder_with_an_export_replaces_it(tiny_models, tmp_path):
     first = (run.model_dir / "tfbert.json").stat().st_mtime_ns
     run_experiment(config, run.path, verbose=0)  # --no-resume, or a retry after a kill during export
     assert run.is_done() and (run.model_dir / "tfbert.json").stat().st_mtime_ns > first
+
+
+def test_tensorboard_scalars_for_train_and_validation(tiny_models, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = RunConfig(model="tiny-hf", head="dense", train=str(_train_csv(tmp_path)), epochs=2, batch_size=16,
+                       seq_length=8, export=False, output_dir=str(tmp_path))
+    run = RunFolder(tmp_path / "run")
+    run_experiment(config, run.path, verbose=0)
+    tags = {}
+    for part in ("train", "validation"):
+        events = EventAccumulator(str(run.logs_dir / part), size_guidance={"tensors": 0})
+        events.Reload()
+        tags[part] = set(events.Tags()["tensors"])
+        assert len(events.Tensors("epoch_loss")) == 2  # one point per epoch
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_examples_per_s"} <= tags["train"]
+    assert {"epoch_loss", "epoch_accuracy"} <= tags["validation"]
+    history = pd.read_csv(run.history_csv)
+    assert (history["examples_per_s"] > 0).all()

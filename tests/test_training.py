@@ -47,3 +47,11 @@ def test_multiclass_labels_stay_int_and_binary_become_one_float_column(tiny_mode
     _, y3 = next(iter(make_dataset(three, ["x", "y", "z"], [0, 2, 1], bucketing=False)))
     assert y2.dtype == tf.float32 and y2.shape == (2, 1)
     assert y3.dtype == tf.int32 and y3.numpy().tolist() == [0, 2, 1]
+
+
+def test_warmup_steps_override_the_ratio(tiny_models):
+    model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=8)
+    target = compile_classifier(model, train_steps=100, learning_rate=1e-3, warmup_ratio=0.5, warmup_steps=4)
+    schedule = target.optimizer.learning_rate
+    assert float(schedule(2)) == pytest.approx(5e-4, rel=1e-3)  # halfway up a 4-step warmup
+    assert float(schedule(4)) > float(schedule(10)) > float(schedule(50))  # then decay, not 50 steps up

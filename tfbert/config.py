@@ -58,6 +58,7 @@ class RunConfig:
     batch_size: int = _field(32, "examples per step", "training", True)
     learning_rate: float | None = _field(None, "peak learning rate (default: the head's, see tfbert.heads.HEADS)", "training", True)
     warmup_ratio: float = _field(0.1, "fraction of steps with linear warmup", "training", True)
+    warmup_steps: int | None = _field(None, "warmup length in optimizer steps (overrides --warmup-ratio)", "training", True)
     weight_decay: float = _field(0.01, "AdamW decoupled weight decay", "training", True)
     clip_norm: float = _field(1.0, "clip gradients to this global norm (0: off)", "training", True)
     seed: int = _field(42, "random seed (data split, init, shuffling)", "training", True)
@@ -71,6 +72,8 @@ class RunConfig:
     output_dir: str = _field("runs", "sweep folder; each run gets a sub-folder named after its settings", "output")
     resume: bool = _field(True, "skip runs already finished in output_dir", "output")
     export: bool = _field(True, "export the trained model (raw-string SavedModel) into the run folder", "output")
+    tensorboard: bool = _field(True, "write TensorBoard scalars (loss, accuracy, learning rate, examples/s, validation) "
+                                     "to RUN/logs; tensorboard --logdir OUTPUT_DIR compares a sweep's runs", "output")
 
     def head_kwargs(self) -> dict:
         """Every head option, the named flags and ``head_options`` together (unset ones None)."""
@@ -99,7 +102,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 SWEEPABLE = [n for n, f in FIELDS.items() if f.metadata["sweep"]]
 # Short run-folder labels for the settings a sweep varies.
 _LABELS = {"learning_rate": "lr", "seq_length": "len", "epochs": "ep", "batch_size": "bs",
-           "warmup_ratio": "wu", "weight_decay": "wd", "clip_norm": "clip", "seed": "seed",
+           "warmup_ratio": "wu", "warmup_steps": "ws", "weight_decay": "wd", "clip_norm": "clip", "seed": "seed",
            "train_encoder": "train_enc", "hidden_units": "hu", "dropout": "do", "lstm_units": "lstm",
            "head_options": "ho"}
 
@@ -211,7 +214,7 @@ def expand_grid(settings: dict) -> list[RunConfig]:
 _RANGES = {
     "epochs": (1, None, True), "batch_size": (1, None, True), "seed": (0, 2**32 - 1, True),
     "length_percentile": (0, 100, False), "learning_rate": (0, None, False),
-    "warmup_ratio": (0, 1, True), "weight_decay": (0, None, True), "clip_norm": (0, None, True),
+    "warmup_ratio": (0, 1, True), "warmup_steps": (0, None, True), "weight_decay": (0, None, True), "clip_norm": (0, None, True),
     "valid_fraction": (0, 1, True), "max_train_examples": (1, None, True),
     "hidden_units": (1, None, True), "lstm_units": (1, None, True), "dropout": (0, 1, True),
     "early_stopping": (0, None, True),
@@ -293,8 +296,8 @@ def resolve(config: RunConfig) -> RunConfig:
         config.head, train_encoder=config.train_encoder, learning_rate=config.learning_rate))
 
 
-# Settings that say where results go, not what they are.
-_WHERE_NOT_WHAT = ("output_dir", "resume")
+# Settings that say where results go or what is logged, not what they are.
+_WHERE_NOT_WHAT = ("output_dir", "resume", "tensorboard")
 
 
 def identity(config: RunConfig) -> dict:

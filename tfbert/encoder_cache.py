@@ -44,8 +44,18 @@ def split_at_head(core: keras.Model, head) -> tuple[keras.Model, keras.Model]:
                           f"cached; train with cache_encoder_outputs off")
     feature = core.get_layer(head.feature_layer).input
     features_model = keras.Model(core.inputs, feature, name=f"{head.name}_encoder_part")
-    head_inputs = [feature, core.input["input_mask"]] if head.per_token else feature
-    head_model = keras.Model(head_inputs, core.output, name=f"{head.name}_head_part")
+    if not head.per_token:
+        return features_model, keras.Model(feature, core.output, name=f"{head.name}_head_part")
+    mask = core.input["input_mask"]
+    try:
+        head_model = keras.Model([feature, mask], core.output, name=f"{head.name}_head_part")
+    except ValueError as err:  # a per-token head that ignores the mask: it still takes (vectors, mask) batches
+        if "disconnected" not in str(err):
+            raise
+        inner = keras.Model(feature, core.output, name=f"{head.name}_head_only")
+        vectors = keras.Input(feature.shape[1:], dtype=feature.dtype, name="token_vectors")
+        mask_in = keras.Input((None,), dtype=mask.dtype, name="input_mask")
+        head_model = keras.Model([vectors, mask_in], inner(vectors), name=f"{head.name}_head_part")
     return features_model, head_model
 
 

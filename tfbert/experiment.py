@@ -176,7 +176,7 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     cleaning = tfdata.CleanReport(**splits.clean_report)
     print(f"\n== {folder.name}\ncleaning: {cleaning}\ntraining data: {summary}\n")
 
-    result = fit(model, config, splits, verbose)
+    result = fit(model, config, splits, verbose, logs_dir=folder.logs_dir if config.tensorboard else None)
     folder.write_history(result.history)
     plot_history(result.history, folder.curves, title=f"{config.model} / {config.head}")
     row = summary_row(folder, config, model, splits, result)
@@ -219,7 +219,8 @@ class FitResult:
     restored_epoch: int | None
 
 
-def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto") -> FitResult:
+def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
+        logs_dir: Path | None = None) -> FitResult:
     """Tokenize, batch and train; the time covers tokenizing and, for frozen encoders, the one encoder pass."""
     start = time.perf_counter()
     has_valid = splits.valid is not None and len(splits.valid) > 0
@@ -239,11 +240,15 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto") -
     best = BestWeights() if config.restore_best and valid_ds is not None else None
     if best:
         callbacks.append(best)
+    if logs_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs_dir), write_graph=False,
+                                                     profile_batch=0))
     history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
                                learning_rate=config.learning_rate, warmup_ratio=config.warmup_ratio,
+                               warmup_steps=config.warmup_steps,
                                weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile,
-                               part="head" if cached else "core")
+                               part="head" if cached else "core", examples_per_epoch=len(splits.train))
     return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
                      best.best_epoch if best else None)
 

@@ -8,6 +8,7 @@ A run folder (one training run, see ``tfbert.experiment``)::
     curves.png                  loss (top) and accuracy (bottom) per epoch
     test_metrics.json (+ test_per_class.csv, test_confusion_matrix.csv/.png)
     model/                      the exported model (see ``tfbert.export``)
+    logs/                       TensorBoard: train/ and validation/ scalars per epoch
     summary_row.json            the run's row of the sweep summary
     identity.json               the settings and data fingerprint a resumed run must match
     status.json                 done | failed (with the error) | interrupted
@@ -54,6 +55,7 @@ class RunFolder:
     ERROR = "error.txt"
     IDENTITY = "identity.json"
     MODEL = "model"
+    LOGS = "logs"
     TEST_PREFIX = "test"
 
     def __init__(self, path: str | os.PathLike):
@@ -78,6 +80,7 @@ class RunFolder:
         self.create()
         for name in (self.STATUS, self.ERROR, self.SUMMARY_ROW, self.IDENTITY):
             (self.path / name).unlink(missing_ok=True)
+        shutil.rmtree(self.logs_dir, ignore_errors=True)  # TensorBoard would mix old and new event files
         for leftover in self.path.iterdir():
             if TEMPORARY.match(leftover.name):
                 shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
@@ -101,6 +104,10 @@ class RunFolder:
     @property
     def model_dir(self) -> Path:
         return self.path / self.MODEL
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path / self.LOGS
 
     @property
     def error_file(self) -> Path:

@@ -28,7 +28,7 @@ def loss_and_metric(num_classes: int):
 
 
 def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: float | None = None,
-                       warmup_ratio: float = 0.1, weight_decay: float = 0.01,
+                       warmup_ratio: float = 0.1, weight_decay: float = 0.01, warmup_steps: int | None = None,
                        clip_norm: float | None = 1.0, jit_compile: bool = False,
                        part: str = "model") -> keras.Model:
     """Compile one part of ``model`` with AdamW + linear warmup/decay and the loss that fits the labels.
@@ -38,7 +38,8 @@ def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: f
         train_steps: int. Total optimizer steps, for the schedule.
         learning_rate: float or None. Peak rate; default per head
             (``tfbert.heads.resolve_head_settings``).
-        warmup_ratio, weight_decay, clip_norm: see ``tfbert.optimization.create_optimizer``.
+        warmup_ratio, warmup_steps, weight_decay, clip_norm: see ``tfbert.optimization.create_optimizer``
+            (``warmup_steps``, when given, overrides ``warmup_ratio``).
         jit_compile: bool. Compile train/predict steps with XLA.
         part: str. What will be fitted (``TextClassifier.part``): ``model``
             (texts, or ids for HuggingFace entries), ``core`` (token ids) or
@@ -48,7 +49,7 @@ def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: f
         The compiled Keras model of that part.
     """
     learning_rate = resolve_head_settings(model.head_name, learning_rate=learning_rate)["learning_rate"]
-    optimizer = create_optimizer(learning_rate, train_steps, warmup_ratio=warmup_ratio,
+    optimizer = create_optimizer(learning_rate, train_steps, warmup_ratio=warmup_ratio, warmup_steps=warmup_steps,
                                  weight_decay=weight_decay, clip_norm=clip_norm)
     loss, metric = loss_and_metric(model.num_classes)
     target = model.part(part)
@@ -138,7 +139,12 @@ def predict_logits(model: TextClassifier, texts, batch_size: int = 64, verbose: 
 
 
 class EpochStats(keras.callbacks.Callback):
-    """Adds the learning rate and the epoch's wall time to the logs (and History)."""
+    """Adds the learning rate, the epoch's wall time and (when known) examples/s to the logs
+    (so History and TensorBoard get them: callbacks after this one see them)."""
+
+    def __init__(self, examples_per_epoch: int | None = None):
+        super().__init__()
+        self.examples_per_epoch = examples_per_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -147,14 +153,17 @@ class EpochStats(keras.callbacks.Callback):
         if logs is not None:
             logs["learning_rate"] = current_learning_rate(self.model.optimizer)
             logs["time"] = time.perf_counter() - self._start
+            if self.examples_per_epoch:
+                logs["examples_per_s"] = self.examples_per_epoch / logs["time"]
 
 
 def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
                      valid_ds: tf.data.Dataset | None = None, epochs: int = 3,
-                     learning_rate: float | None = None, warmup_ratio: float = 0.1,
+                     learning_rate: float | None = None, warmup_ratio: float = 0.1, warmup_steps: int | None = None,
                      weight_decay: float = 0.01, clip_norm: float | None = 1.0,
                      seed: int | None = None, callbacks=None, verbose: int | str = "auto",
-                     jit_compile: bool = False, part: str = "core") -> keras.callbacks.History:
+                     jit_compile: bool = False, part: str = "core",
+                     examples_per_epoch: int | None = None) -> keras.callbacks.History:
     """Compile one part of ``model`` for ``epochs`` over ``train_ds`` and fit it.
 
     Args:
@@ -163,9 +172,10 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
         part: str. The part the batches feed: ``core`` (token ids, what
             ``make_dataset`` yields), ``head`` (``make_dataset(encoder_outputs=True)``)
             or ``model`` (the model's own input: raw texts for TF Hub entries).
+        examples_per_epoch: int or None. Adds ``examples_per_s`` to the logs.
         valid_ds: tf.data.Dataset or None. Evaluated after every epoch.
         epochs: int. Passes over ``train_ds``.
-        learning_rate, warmup_ratio, weight_decay, clip_norm: optimizer settings.
+        learning_rate, warmup_ratio, warmup_steps, weight_decay, clip_norm: optimizer settings.
         seed: int or None. Seeds Python, NumPy and TF before training.
         callbacks: list of Keras callbacks.
         verbose: Keras progress-bar setting.
@@ -185,7 +195,7 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
     if steps < 0:  # unknown cardinality (e.g. after filter): count once
         steps = sum(1 for _ in train_ds)
     target = compile_classifier(model, steps * epochs, learning_rate=learning_rate,
-                                warmup_ratio=warmup_ratio, weight_decay=weight_decay,
+                                warmup_ratio=warmup_ratio, warmup_steps=warmup_steps, weight_decay=weight_decay,
                                 clip_norm=clip_norm, jit_compile=jit_compile, part=part)
     return target.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-                      callbacks=[EpochStats(), *(callbacks or [])], verbose=verbose)
+                      callbacks=[EpochStats(examples_per_epoch), *(callbacks or [])], verbose=verbose)
