@@ -89,10 +89,10 @@ def test_rerun_into_a_folder_with_an_export_replaces_it(tiny_models, tmp_path):
 def test_tensorboard_scalars_for_train_and_validation(tiny_models, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    config = RunConfig(model="tiny-hf", head="dense", train=str(_train_csv(tmp_path)), epochs=2, batch_size=16,
-                       seq_length=8, export=False, output_dir=str(tmp_path))
+    config = RunConfig(model="tiny-hf", head="dense", train=str(_train_csv(tmp_path)), epochs=2, batch_size=8,
+                       accumulation_steps=2, seq_length=8, export=False, output_dir=str(tmp_path))
     run = RunFolder(tmp_path / "run")
-    run_experiment(config, run.path, verbose=0)
+    run_experiment(config, run.path, verbose=0)  # accumulating too: the run's own path through it
     tags = {}
     for part in ("train", "validation"):
         events = EventAccumulator(str(run.logs_dir / part), size_guidance={"tensors": 0})

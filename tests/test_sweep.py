@@ -235,6 +235,8 @@ def test_a_file_whose_texts_are_all_empty_is_one_line(tiny_models, tmp_path, cap
 @pytest.mark.parametrize("flags,message", [
     (["--epochs", "0"], "--epochs must be >= 1, got 0"),
     (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--accumulation-steps", "0"], "--accumulation-steps must be >= 1, got 0"),
+    (["--learning-rate", "nan"], "--learning-rate must be a finite number, got nan"),
     (["--seq-length", "0"], "--seq-length must be auto or an integer from 2 to 128"),
     (["--seq-length", "4096"], "--seq-length must be auto or an integer from 2 to 128"),
     (["--warmup-ratio", "1.5"], "--warmup-ratio must be >= 0 and < 1, got 1.5"),

@@ -55,3 +55,29 @@ def test_warmup_steps_override_the_ratio(tiny_models):
     schedule = target.optimizer.learning_rate
     assert float(schedule(2)) == pytest.approx(5e-4, rel=1e-3)  # halfway up a 4-step warmup
     assert float(schedule(4)) > float(schedule(10)) > float(schedule(50))  # then decay, not 50 steps up
+
+
+def test_accumulating_four_batches_of_8_updates_like_one_batch_of_32(tiny_models):
+    """Same start, same 32 examples: 4 x 8 accumulated and 1 x 32 must end with the same weights.
+
+    The encoder is frozen (a trained one runs its own dropout) and the head has no dropout, so the
+    only difference left is how the gradients are summed.
+    """
+    import tf_keras as keras
+
+    texts, labels = toy_texts(32, seed=12)
+    options = dict(head="dense", seq_length=16, dropout=0.0, train_encoder=False, precision="float32")
+    keras.utils.set_random_seed(1)
+    big = tfbert.create_classifier("tiny-hf", **options)
+    small = tfbert.create_classifier("tiny-hf", **options)
+    small.core.set_weights(big.core.get_weights())
+    start = [w.copy() for w in small.core.get_layer("logits").get_weights()]
+    schedule = dict(epochs=3, learning_rate=1e-2, warmup_ratio=0.0, seed=0, verbose=0)
+    train_classifier(big, make_dataset(big, texts, labels, batch_size=32, bucketing=False), **schedule)
+    history = train_classifier(small, make_dataset(small, texts, labels, batch_size=8, bucketing=False),
+                               accumulation_steps=4, **schedule)
+    for a, b in zip(big.core.get_weights(), small.core.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert int(history.model.optimizer.iterations.numpy()) == 3  # one update per 4 batches
+    moved = [np.abs(a - b).max() for a, b in zip(small.core.get_layer("logits").get_weights(), start)]
+    assert max(moved) > 1e-3  # the head did train: equal weights are not just the starting ones

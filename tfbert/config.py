@@ -55,7 +55,9 @@ class RunConfig:
     drop_duplicates: bool = _field(True, "drop duplicate documents (first one kept)", "data")
     # training
     epochs: int = _field(2, "passes over the training data", "training", True)
-    batch_size: int = _field(32, "examples per step", "training", True)
+    batch_size: int = _field(32, "examples per batch", "training", True)
+    accumulation_steps: int = _field(1, "average the gradients of this many batches per update: an effective batch "
+                                        "of batch-size x this, in the memory of one batch", "training", True)
     learning_rate: float | None = _field(None, "peak learning rate (default: the head's, see tfbert.heads.HEADS)", "training", True)
     warmup_ratio: float = _field(0.1, "fraction of steps with linear warmup", "training", True)
     warmup_steps: int | None = _field(None, "warmup length in optimizer steps (overrides --warmup-ratio)", "training", True)
@@ -101,7 +103,7 @@ def parse_head_options(text: str | None) -> dict:
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 SWEEPABLE = [n for n, f in FIELDS.items() if f.metadata["sweep"]]
 # Short run-folder labels for the settings a sweep varies.
-_LABELS = {"learning_rate": "lr", "seq_length": "len", "epochs": "ep", "batch_size": "bs",
+_LABELS = {"learning_rate": "lr", "seq_length": "len", "epochs": "ep", "batch_size": "bs", "accumulation_steps": "acc",
            "warmup_ratio": "wu", "warmup_steps": "ws", "weight_decay": "wd", "clip_norm": "clip", "seed": "seed",
            "train_encoder": "train_enc", "hidden_units": "hu", "dropout": "do", "lstm_units": "lstm",
            "head_options": "ho"}
@@ -212,7 +214,7 @@ def expand_grid(settings: dict) -> list[RunConfig]:
 
 # (setting, lowest, highest, whether the lowest itself is allowed); None: no bound.
 _RANGES = {
-    "epochs": (1, None, True), "batch_size": (1, None, True), "seed": (0, 2**32 - 1, True),
+    "epochs": (1, None, True), "batch_size": (1, None, True), "accumulation_steps": (1, None, True), "seed": (0, 2**32 - 1, True),
     "length_percentile": (0, 100, False), "learning_rate": (0, None, False),
     "warmup_ratio": (0, 1, True), "warmup_steps": (0, None, True), "weight_decay": (0, None, True), "clip_norm": (0, None, True),
     "valid_fraction": (0, 1, True), "max_train_examples": (1, None, True),

@@ -248,7 +248,8 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
                                warmup_steps=config.warmup_steps,
                                weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile,
-                               part="head" if cached else "core", examples_per_epoch=len(splits.train))
+                               part="head" if cached else "core", examples_per_epoch=len(splits.train),
+                               accumulation_steps=config.accumulation_steps)
     return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
                      best.best_epoch if best else None)
 

@@ -9,6 +9,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfbert import encoder_cache
+from tfbert.accumulation import GradientAccumulation
 from tfbert.data.labels import check_labels_in_range
 from tfbert.errors import ConfigError, DataError
 from tfbert.heads import resolve_head_settings
@@ -30,7 +31,7 @@ def loss_and_metric(num_classes: int):
 def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: float | None = None,
                        warmup_ratio: float = 0.1, weight_decay: float = 0.01, warmup_steps: int | None = None,
                        clip_norm: float | None = 1.0, jit_compile: bool = False,
-                       part: str = "model") -> keras.Model:
+                       part: str = "model", accumulation_steps: int = 1) -> keras.Model:
     """Compile one part of ``model`` with AdamW + linear warmup/decay and the loss that fits the labels.
 
     Args:
@@ -44,15 +45,21 @@ def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: f
         part: str. What will be fitted (``TextClassifier.part``): ``model``
             (texts, or ids for HuggingFace entries), ``core`` (token ids) or
             ``head`` (cached encoder outputs).
+        accumulation_steps: int. Average the gradients of this many batches
+            per update (``tfbert.accumulation``); ``train_steps`` counts
+            batches, the schedule counts updates.
 
     Returns:
-        The compiled Keras model of that part.
+        The compiled Keras model to fit: that part, or its accumulating wrapper.
     """
     learning_rate = resolve_head_settings(model.head_name, learning_rate=learning_rate)["learning_rate"]
-    optimizer = create_optimizer(learning_rate, train_steps, warmup_ratio=warmup_ratio, warmup_steps=warmup_steps,
+    updates = -(-train_steps // accumulation_steps)
+    optimizer = create_optimizer(learning_rate, updates, warmup_ratio=warmup_ratio, warmup_steps=warmup_steps,
                                  weight_decay=weight_decay, clip_norm=clip_norm)
     loss, metric = loss_and_metric(model.num_classes)
     target = model.part(part)
+    if accumulation_steps != 1:
+        target = GradientAccumulation(target, accumulation_steps)
     target.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
     return target
 
@@ -163,7 +170,7 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
                      weight_decay: float = 0.01, clip_norm: float | None = 1.0,
                      seed: int | None = None, callbacks=None, verbose: int | str = "auto",
                      jit_compile: bool = False, part: str = "core",
-                     examples_per_epoch: int | None = None) -> keras.callbacks.History:
+                     examples_per_epoch: int | None = None, accumulation_steps: int = 1) -> keras.callbacks.History:
     """Compile one part of ``model`` for ``epochs`` over ``train_ds`` and fit it.
 
     Args:
@@ -173,6 +180,7 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
             ``make_dataset`` yields), ``head`` (``make_dataset(encoder_outputs=True)``)
             or ``model`` (the model's own input: raw texts for TF Hub entries).
         examples_per_epoch: int or None. Adds ``examples_per_s`` to the logs.
+        accumulation_steps: int. Batches whose gradients make one update (see ``compile_classifier``).
         valid_ds: tf.data.Dataset or None. Evaluated after every epoch.
         epochs: int. Passes over ``train_ds``.
         learning_rate, warmup_ratio, warmup_steps, weight_decay, clip_norm: optimizer settings.
@@ -196,6 +204,7 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
         steps = sum(1 for _ in train_ds)
     target = compile_classifier(model, steps * epochs, learning_rate=learning_rate,
                                 warmup_ratio=warmup_ratio, warmup_steps=warmup_steps, weight_decay=weight_decay,
-                                clip_norm=clip_norm, jit_compile=jit_compile, part=part)
+                                clip_norm=clip_norm, jit_compile=jit_compile, part=part,
+                                accumulation_steps=accumulation_steps)
     return target.fit(train_ds, validation_data=valid_ds, epochs=epochs,
                       callbacks=[EpochStats(examples_per_epoch), *(callbacks or [])], verbose=verbose)
