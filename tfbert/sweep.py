@@ -70,7 +70,8 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
     Args:
         configs: list of RunConfig (``tfbert.config.expand_grid``).
         sweep_dir: folder for the sweep (default: the configs' ``output_dir``).
-        resume: skip runs whose folder says done (default: the configs' ``resume``).
+        resume: skip runs whose folder holds a finished run with the same settings and data
+            (``identity.json``; default: the configs' ``resume``).
         verbose: Keras progress-bar setting.
         runner: the function running one config (default ``run_experiment``);
             tests inject failures through it.
