@@ -182,6 +182,11 @@ def _add_convert(sub) -> None:
     p.set_defaults(func=_convert)
 
 
+def _add_batch_size(p) -> None:
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="texts per model call (default: 1024 for models that take text, 64 for token-id models)")
+
+
 def _add_predict(sub) -> None:
     p = sub.add_parser(
         "predict", help="label texts with an exported model",
@@ -195,8 +200,7 @@ def _add_predict(sub) -> None:
                    help="column holding the text in a CSV/TSV/JSONL input (default: text)")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write predictions to FILE.csv or FILE.jsonl instead of printing them")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="texts per model call (default: 1024 for models that take text, 64 for token-id models)")
+    _add_batch_size(p)
     p.set_defaults(func=_predict)
 
 
@@ -213,8 +217,7 @@ def _add_evaluate(sub) -> None:
                    help="label column: class names or ids (default: label)")
     p.add_argument("--output-dir", metavar="DIR",
                    help="where to write the report (default: MODEL_DIR/eval_<data name>)")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="texts per model call (default: 1024 for models that take text, 64 for token-id models)")
+    _add_batch_size(p)
     p.set_defaults(func=_evaluate)
 
 
