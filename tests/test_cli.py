@@ -53,6 +53,13 @@ def test_models_table_with_pattern(capsys):
     assert "small_bert/bert_en_uncased_L-4_H-512_A-8" in out and "tfhub" in out
 
 
+def test_models_table_shows_tokenizer_types(capsys):
+    assert main(["models", "*roberta*"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:5] == ["name", "backend", "langs", "cased", "tokenizer"]
+    assert " bpe " in out
+
+
 def test_models_language_filter(capsys):
     assert main(["models", "--lang", "ko"]) == 0
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from tfbert.config import RunConfig
@@ -103,3 +104,26 @@ def test_tensorboard_scalars_for_train_and_validation(tiny_models, tmp_path):
     assert {"epoch_loss", "epoch_accuracy"} <= tags["validation"]
     history = pd.read_csv(run.history_csv)
     assert (history["examples_per_s"] > 0).all()
+
+
+def test_scoring_every_n_steps_leaves_training_as_it_was(tiny_models, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train = str(_train_csv(tmp_path))
+    common = dict(model="tiny-hf", head="dense", train=train, epochs=2, batch_size=8, seq_length=8, export=False,
+                  output_dir=str(tmp_path))
+    plain, scored = RunFolder(tmp_path / "plain"), RunFolder(tmp_path / "scored")
+    run_experiment(RunConfig(**common), plain.path, verbose=0)
+    run_experiment(RunConfig(**common, eval_every_steps=3, log_every_steps=2), scored.path, verbose=0)
+    a, b = pd.read_csv(plain.history_csv), pd.read_csv(scored.history_csv)
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):  # the epoch figures are untouched
+        np.testing.assert_allclose(a[column], b[column], rtol=1e-6)
+    steps = pd.read_csv(scored.path / "steps.csv")
+    assert steps["step"].tolist() == list(range(3, 3 * len(steps) + 1, 3)) and len(steps) >= 4
+    assert steps["val_loss"].between(0, 10).all() and steps["val_accuracy"].between(0, 1).all()
+    events = EventAccumulator(str(scored.logs_dir / "validation_steps"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert len(events.Tensors("step_val_loss")) == len(steps)
+    train_events = EventAccumulator(str(scored.logs_dir / "train"), size_guidance={"tensors": 0})
+    train_events.Reload()
+    assert "batch_loss" in train_events.Tags()["tensors"]  # logged every 2 batches, not only per epoch

@@ -28,6 +28,7 @@ def _models(args) -> int:
         s = get_spec(name)
         rows.append({"name": name, "backend": s.backend, "langs": ",".join(s.langs),
                      "cased": {True: "cased", False: "uncased", None: "?"}[s.cased],
+                     "tokenizer": s.tokenizer_type,
                      "L": s.layers or "", "H": s.hidden or "", "A": s.heads or "",
                      "max_len": s.max_seq_length, "description": s.description})
     with pd.option_context("display.max_colwidth", 70, "display.width", 250):

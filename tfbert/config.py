@@ -68,6 +68,10 @@ class RunConfig:
     bucketing: bool = _field(True, "batch texts of similar length together, each batch padded to its own longest", "speed")
     jit_compile: bool = _field(False, "compile training steps with XLA (batches padded to bucket bounds; measured slower on CPU)", "speed")
     cache_encoder_outputs: bool = _field(True, "frozen encoder: compute its outputs once and train only the head on them ($TFBERT_ENCODER_CACHE_MB caps the memory)", "speed")
+    eval_every_steps: int | None = _field(None, "also score the validation set every N batches (RUN/steps.csv, "
+                                                "TensorBoard step_val_*)", "training")
+    log_every_steps: int | None = _field(None, "write training loss and accuracy to TensorBoard every N batches "
+                                               "(default: per epoch)", "training")
     early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement (0: off)", "training")
     restore_best: bool = _field(False, "end with the weights of the epoch with the lowest val_loss", "training")
     # output
@@ -219,7 +223,7 @@ _RANGES = {
     "warmup_ratio": (0, 1, True), "warmup_steps": (0, None, True), "weight_decay": (0, None, True), "clip_norm": (0, None, True),
     "valid_fraction": (0, 1, True), "max_train_examples": (1, None, True),
     "hidden_units": (1, None, True), "lstm_units": (1, None, True), "dropout": (0, 1, True),
-    "early_stopping": (0, None, True),
+    "early_stopping": (0, None, True), "eval_every_steps": (1, None, True), "log_every_steps": (1, None, True),
 }
 # Upper bounds that are themselves excluded (a ratio of 1 leaves nothing).
 _OPEN_ABOVE = {"warmup_ratio", "valid_fraction", "dropout"}
@@ -275,7 +279,7 @@ def validate(config: RunConfig) -> RunConfig:
     if not config.data and not config.train:
         raise ConfigError("no training data: pass --data (demo, imdb:PATH, nsmc:PATH) or --train FILE")
     has_valid = bool(config.valid) or config.valid_fraction > 0
-    for name in ("early_stopping", "restore_best"):
+    for name in ("early_stopping", "restore_best", "eval_every_steps"):
         if getattr(config, name) and not has_valid:
             raise ConfigError(f"--{name.replace('_', '-')} needs validation data: pass --valid FILE or "
                               f"a --valid-fraction above 0")
@@ -299,7 +303,7 @@ def resolve(config: RunConfig) -> RunConfig:
 
 
 # Settings that say where results go or what is logged, not what they are.
-_WHERE_NOT_WHAT = ("output_dir", "resume", "tensorboard")
+_WHERE_NOT_WHAT = ("output_dir", "resume", "tensorboard", "eval_every_steps", "log_every_steps")
 
 
 def identity(config: RunConfig) -> dict:

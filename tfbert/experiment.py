@@ -10,6 +10,7 @@ import gc
 import hashlib
 import os
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tfbert.pipeline import auto_seq_length
 from tfbert.plotting import plot_history
 from tfbert.registry import get_spec
 from tfbert.runs import DONE, RunFolder
-from tfbert.training import make_dataset, predict_logits, train_classifier
+from tfbert.training import StepEvaluation, make_dataset, predict_logits, train_classifier
 
 
 @dataclass
@@ -178,6 +179,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
 
     result = fit(model, config, splits, verbose, logs_dir=folder.logs_dir if config.tensorboard else None)
     folder.write_history(result.history)
+    if result.step_scores:
+        folder.write_steps(pd.DataFrame(result.step_scores))
     plot_history(result.history, folder.curves, title=f"{config.model} / {config.head}")
     row = summary_row(folder, config, model, splits, result)
     metrics = test(model, config, splits, folder)
@@ -217,6 +220,7 @@ class FitResult:
     train_time_s: float
     encoder_outputs_cached: bool
     restored_epoch: int | None
+    step_scores: list = dataclasses.field(default_factory=list)
 
 
 def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
@@ -240,9 +244,14 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
     best = BestWeights() if config.restore_best and valid_ds is not None else None
     if best:
         callbacks.append(best)
+    steps = None
+    if config.eval_every_steps and valid_ds is not None:
+        steps = StepEvaluation(valid_ds, model.num_classes, config.eval_every_steps,
+                               logs_dir=logs_dir / "validation_steps" if logs_dir is not None else None)
+        callbacks.append(steps)
     if logs_dir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs_dir), write_graph=False,
-                                                     profile_batch=0))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs_dir), write_graph=False, profile_batch=0,
+                                                     update_freq=config.log_every_steps or "epoch"))
     history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
                                learning_rate=config.learning_rate, warmup_ratio=config.warmup_ratio,
                                warmup_steps=config.warmup_steps,
@@ -251,7 +260,7 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
                                part="head" if cached else "core", examples_per_epoch=len(splits.train),
                                accumulation_steps=config.accumulation_steps)
     return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
-                     best.best_epoch if best else None)
+                     best.best_epoch if best else None, steps.rows if steps else [])
 
 
 def summary_row(folder: RunFolder, config: RunConfig, model, splits: Splits, result: FitResult) -> dict:

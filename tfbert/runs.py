@@ -5,6 +5,7 @@ A run folder (one training run, see ``tfbert.experiment``)::
     config.json / config.yaml   resolved settings (+ class names, registry entry)
     data_summary.json           class balance and text lengths
     history.csv / history.json  per epoch: loss, accuracy, val_*, learning_rate, time
+    steps.csv                   with --eval-every-steps: step, val_loss, val_accuracy
     curves.png                  loss (top) and accuracy (bottom) per epoch
     test_metrics.json (+ test_per_class.csv, test_confusion_matrix.csv/.png)
     model/                      the exported model (see ``tfbert.export``)
@@ -49,6 +50,7 @@ class RunFolder:
     DATA_SUMMARY = "data_summary.json"
     HISTORY_CSV = "history.csv"
     HISTORY_JSON = "history.json"
+    STEPS_CSV = "steps.csv"
     CURVES = "curves.png"
     SUMMARY_ROW = "summary_row.json"
     STATUS = "status.json"
@@ -130,6 +132,9 @@ class RunFolder:
     def write_history(self, frame: "pd.DataFrame") -> None:
         write_text(self.history_csv, frame.to_csv(index=False))
         write_json(self.path / self.HISTORY_JSON, frame.to_dict(orient="list"))
+
+    def write_steps(self, frame: "pd.DataFrame") -> None:
+        write_text(self.path / self.STEPS_CSV, frame.to_csv(index=False))
 
     def write_summary_row(self, row: dict) -> None:
         write_json(self.path / self.SUMMARY_ROW, row)

@@ -164,6 +164,46 @@ class EpochStats(keras.callbacks.Callback):
                 logs["examples_per_s"] = self.examples_per_epoch / logs["time"]
 
 
+class StepEvaluation(keras.callbacks.Callback):
+    """Scores the validation set every ``every`` batches, without touching the epoch's training metrics.
+
+    Keras' own ``evaluate`` would reset the compiled metrics mid-epoch, so this
+    uses its own loss and metric objects. Results collect in ``rows``
+    (step, val_loss, val_accuracy) and, with ``logs_dir``, go to TensorBoard
+    (``step_val_loss``, ``step_val_accuracy``).
+    """
+
+    def __init__(self, valid_ds: tf.data.Dataset, num_classes: int, every: int, logs_dir=None):
+        super().__init__()
+        self.valid_ds, self.every = valid_ds, int(every)
+        self.loss, self.metric = loss_and_metric(num_classes)
+        self.writer = tf.summary.create_file_writer(str(logs_dir)) if logs_dir else None
+        self.rows: list[dict] = []
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self._batches % self.every == 0:
+            self._score(self._batches)
+
+    def _score(self, step: int) -> None:
+        self.metric.reset_state()
+        total, count = 0.0, 0
+        for x, y in self.valid_ds:
+            pred = self.model(x, training=False)
+            n = int(tf.shape(y)[0])
+            total += float(self.loss(y, pred)) * n
+            count += n
+            self.metric.update_state(y, pred)
+        row = {"step": step, "val_loss": total / max(count, 1), "val_accuracy": float(self.metric.result())}
+        self.rows.append(row)
+        if self.writer is not None:  # record_if: Keras' TensorBoard callback gates all summaries by its own step
+            with self.writer.as_default(step=step), tf.summary.record_if(True):
+                tf.summary.scalar("step_val_loss", row["val_loss"])
+                tf.summary.scalar("step_val_accuracy", row["val_accuracy"])
+            self.writer.flush()
+
+
 def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
                      valid_ds: tf.data.Dataset | None = None, epochs: int = 3,
                      learning_rate: float | None = None, warmup_ratio: float = 0.1, warmup_steps: int | None = None,
