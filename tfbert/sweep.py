@@ -89,13 +89,13 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
     for i, config in enumerate(configs, 1):
         name = run_name(config, varying)
         try:
-            splits = _splits(config, data_cache)
+            splits, fingerprint = _splits(config, data_cache)
         except Exception as err:  # noqa: BLE001 - recorded like any failed run
             run = sweep.run(name)  # its folder is written only if it holds no finished run
             rows.append(_failed(config, run, err, sweep, rows, f"[{i}/{len(configs)}] {name}",
                                 record=run.status() != DONE))
             continue
-        ident = {**identity(config), "data": data_fingerprint(config, splits)}
+        ident = {**identity(config), "data": fingerprint}
         run = _folder_for(sweep, name, ident)
         where = f"[{i}/{len(configs)}] {run.name}"
         if resume and run.is_done():
@@ -112,9 +112,11 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
 
 
 def _splits(config: RunConfig, data_cache: dict):
+    """(splits, data fingerprint), loaded and hashed once for all runs that share the data settings."""
     key = _data_key(config)
     if key not in data_cache:
-        data_cache[key] = load_splits(config)
+        splits = load_splits(config)
+        data_cache[key] = (splits, data_fingerprint(config, splits))
     return data_cache[key]
 
 
