@@ -72,11 +72,24 @@ class RunConfig:
                                                 "TensorBoard step_val_*)", "training")
     log_every_steps: int | None = _field(None, "write training loss and accuracy to TensorBoard every N batches "
                                                "(default: per epoch)", "training")
+    save_every_steps: int | None = _field(None, "also checkpoint the run every N batches (it always checkpoints at each "
+                                                "epoch end); --resume continues a killed run from its last checkpoint", "training")
+    keep_checkpoints: int = _field(1, "checkpoints kept in RUN/checkpoints while a run trains (removed when it finishes)",
+                                   "training")
     early_stopping: int = _field(0, "stop after this many epochs without val_loss improvement (0: off)", "training")
     restore_best: bool = _field(False, "end with the weights of the epoch with the lowest val_loss", "training")
+    # distribution
+    strategy: str = _field("auto", "auto (mirrored when several GPUs are visible, else one device), one_device, mirrored, "
+                                   "multi_worker (machines from $TF_CONFIG) or tpu; --batch-size is the global batch",
+                           "distribution")
+    workers: int = _field(1, "run a sweep's runs in this many processes on this machine, each on its share of the CPU "
+                             "cores or on one GPU", "distribution")
+    worker_timeout: float = _field(300.0, "seconds without a heartbeat after which a run claimed by a dead sweep worker "
+                                          "(this machine or another sharing --output-dir) is taken over", "distribution")
     # output
     output_dir: str = _field("runs", "sweep folder; each run gets a sub-folder named after its settings", "output")
-    resume: bool = _field(True, "skip runs already finished in output_dir", "output")
+    resume: bool = _field(True, "skip runs already finished in output_dir and continue killed ones from their last "
+                                "checkpoint (--no-resume: start them over)", "output")
     export: bool = _field(True, "export the trained model (raw-string SavedModel) into the run folder", "output")
     tensorboard: bool = _field(True, "write TensorBoard scalars (loss, accuracy, learning rate, examples/s, validation) "
                                      "to RUN/logs; tensorboard --logdir OUTPUT_DIR compares a sweep's runs", "output")
@@ -224,6 +237,8 @@ _RANGES = {
     "valid_fraction": (0, 1, True), "max_train_examples": (1, None, True),
     "hidden_units": (1, None, True), "lstm_units": (1, None, True), "dropout": (0, 1, True),
     "early_stopping": (0, None, True), "eval_every_steps": (1, None, True), "log_every_steps": (1, None, True),
+    "save_every_steps": (1, None, True), "keep_checkpoints": (1, None, True), "workers": (1, None, True),
+    "worker_timeout": (0, None, False),
 }
 # Upper bounds that are themselves excluded (a ratio of 1 leaves nothing).
 _OPEN_ABOVE = {"warmup_ratio", "valid_fraction", "dropout"}
@@ -261,6 +276,7 @@ def validate(config: RunConfig) -> RunConfig:
     Raises:
         ConfigError / UnknownModelError: one line naming the setting and what it takes.
     """
+    from tfbert.distribute import STRATEGIES
     from tfbert.heads import get_head
     from tfbert.precision import CHOICES
     from tfbert.registry import get_spec
@@ -270,6 +286,8 @@ def validate(config: RunConfig) -> RunConfig:
         if value is not None:
             _check_range(name, value)
     _check_head_options(config, get_head(config.head))
+    if config.strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got '{config.strategy}'")
     if config.precision not in CHOICES:
         raise ConfigError(f"--precision must be one of {', '.join(CHOICES)}, got '{config.precision}'")
     spec = get_spec(config.model)
@@ -303,7 +321,8 @@ def resolve(config: RunConfig) -> RunConfig:
 
 
 # Settings that say where results go or what is logged, not what they are.
-_WHERE_NOT_WHAT = ("output_dir", "resume", "tensorboard", "eval_every_steps", "log_every_steps")
+_WHERE_NOT_WHAT = ("output_dir", "resume", "tensorboard", "eval_every_steps", "log_every_steps", "save_every_steps",
+                   "keep_checkpoints", "strategy", "workers", "worker_timeout")
 
 
 def identity(config: RunConfig) -> dict:
