@@ -77,17 +77,27 @@ def _convert(args) -> int:
     return 0
 
 
+def _load_predictor(name: str):
+    """An exported model folder, or a HuggingFace classification checkpoint (``hf:...``) used as it is."""
+    from tfbert.hf_classifier import is_ready_name
+
+    if is_ready_name(name):
+        from tfbert.hf_classifier import ReadyPredictor, load_hf_classifier
+        return ReadyPredictor(load_hf_classifier(name))
+    from tfbert.predict import load
+    return load(name)
+
+
 def _predict(args) -> int:
     from tfbert.errors import ConfigError, DataError
-    from tfbert.predict import (check_output_path, format_predictions, load, predict_file, read_texts,
-                                write_predictions)
+    from tfbert.predict import check_output_path, format_predictions, predict_file, read_texts, write_predictions
 
     if not args.texts and not args.input:
         raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
     if args.output:
         check_output_path(args.output)  # before any work: a bad path fails now, not after predicting
     if args.input and args.output and not args.texts:  # streamed: files of any size
-        predictor = load(args.model_dir)
+        predictor = _load_predictor(args.model_dir)
         count = predict_file(predictor, args.input, args.output, text_column=args.text_column,
                              batch_size=args.batch_size)
         print(f"{count} predictions written to {args.output}")
@@ -97,7 +107,7 @@ def _predict(args) -> int:
         texts += read_texts(args.input, text_column=args.text_column)
     if not texts:
         raise DataError(f"{args.input} holds no texts; add one text per line (or per row)")
-    predictor = load(args.model_dir)
+    predictor = _load_predictor(args.model_dir)
     predictions = predictor.predict(texts, batch_size=args.batch_size)
     if args.output:
         path = write_predictions(args.output, texts, predictions, predictor.class_names)
@@ -111,11 +121,28 @@ def _evaluate(args) -> int:
     from tfbert.evaluate import evaluate
     from tfbert.metrics import format_report
 
+    predictor, output_dir = None, args.output_dir
+    if args.model_dir.startswith("hf:"):
+        from tfbert.hf_classifier import ready_output_dir
+
+        output_dir = output_dir or ready_output_dir(args.model_dir, args.data)
+        predictor = _load_predictor(args.model_dir)
     report = evaluate(args.model_dir, args.data, text_column=args.text_column,
-                      label_column=args.label_column, output_dir=args.output_dir,
-                      batch_size=args.batch_size)
+                      label_column=args.label_column, output_dir=output_dir,
+                      batch_size=args.batch_size, predictor=predictor)
     print(format_report(report))
     print(f"\nreport written to {report['output_dir']}")
+    return 0
+
+
+def _export(args) -> int:
+    from tfbert.export import export_classifier
+    from tfbert.hf_classifier import load_hf_classifier
+
+    model = load_hf_classifier(args.checkpoint, seq_length=args.seq_length)
+    folder = export_classifier(model, args.out_dir, overwrite=args.overwrite,
+                               config={"source": args.checkpoint, "trained_by": "checkpoint, as it is"})
+    print(f"exported {args.checkpoint} ({', '.join(model.class_names)}; seq_length {model.seq_length}) to {folder}")
     return 0
 
 
@@ -193,7 +220,7 @@ def _add_predict(sub) -> None:
         "predict", help="label texts with an exported model",
         description="Label texts with a model folder written by export_classifier. Texts come from "
                     "the command line or --input; results are printed as a table or written with --output.")
-    p.add_argument("model_dir", help="exported model folder")
+    p.add_argument("model_dir", help="exported model folder, or hf:<classification checkpoint> as it is")
     p.add_argument("texts", nargs="*", help="texts to label (quote each one)")
     p.add_argument("--input", "-i", metavar="FILE",
                    help="file of texts: .txt (one a line) or .csv/.tsv/.jsonl (see --text-column)")
@@ -210,7 +237,7 @@ def _add_evaluate(sub) -> None:
         "evaluate", help="score an exported model on labelled data",
         description="Predict a labelled file with an exported model, print accuracy, precision, "
                     "recall, F1 and the confusion matrix, and save them in MODEL_DIR/eval_<data name>/.")
-    p.add_argument("model_dir", help="exported model folder")
+    p.add_argument("model_dir", help="exported model folder, or hf:<classification checkpoint> as it is")
     p.add_argument("--data", "-d", required=True, metavar="FILE",
                    help="labelled data: .csv/.tsv/.jsonl, NSMC .txt, a folder, 'demo' or 'nsmc:PATH'")
     p.add_argument("--text-column", default="text", metavar="NAME", help="text column (default: text)")
@@ -222,6 +249,19 @@ def _add_evaluate(sub) -> None:
     p.set_defaults(func=_evaluate)
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export a fine-tuned HuggingFace classification checkpoint as it is",
+                       description="Export a HuggingFace ...ForSequenceClassification checkpoint, with its "
+                                   "id2label names, as a tfbert model folder (what tfbert predict and "
+                                   "evaluate read), without training.")
+    p.add_argument("checkpoint", help="hf:<checkpoint id or folder>")
+    p.add_argument("out_dir", help="folder to write")
+    p.add_argument("--seq-length", type=_positive_int, default=None,
+                   help="tokens read per text (default: the model's limit, at most 512)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier tfbert export in OUT_DIR")
+    p.set_defaults(func=_export)
+
+
 def _add_export_info(sub) -> None:
     p = sub.add_parser("export-info", help="show what an exported model folder holds (classes, inputs, metrics)",
                        description="Print the description (tfbert.json) of a folder written by export_classifier.")
@@ -230,7 +270,7 @@ def _add_export_info(sub) -> None:
 
 
 SUBCOMMANDS = (_add_models, _add_tokenize, _add_train, _add_plot, _add_convert, _add_predict,
-               _add_evaluate, _add_export_info)
+               _add_evaluate, _add_export, _add_export_info)
 
 
 def build_parser() -> argparse.ArgumentParser:

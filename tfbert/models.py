@@ -181,6 +181,9 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
     precision = set_precision(precision or os.environ.get("TFBERT_PRECISION", "auto"))
     try:
         encoder = load_encoder(spec, trainable=train_encoder)
+        if spec.backend == "huggingface":
+            from tfbert.encoders.huggingface import check_pairing
+            check_pairing(preprocessor, encoder)
         core = _build_core(spec, encoder, preprocessor, head_spec, num_classes, head_kwargs)
     finally:
         # The policy is global; keep it only for the layers built here.

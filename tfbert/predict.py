@@ -86,14 +86,16 @@ class Predictor:
         if not path.is_dir():
             raise ConfigError(f"{path} is missing: this export tokenizes in Python; re-export the model")
         try:
-            from transformers import AutoTokenizer
             from transformers.utils import logging as hf_logging
         except ImportError:
             raise ConfigError(
                 "this model's tokenizer runs in Python and needs transformers; pip install transformers"
             ) from None
+        from tfbert.tokenizers.hf_loading import load_hf_tokenizer
+
         hf_logging.set_verbosity_error()  # no "sequence too long" line per text: we say it once
-        return AutoTokenizer.from_pretrained(str(path))
+        # tfbert's own classes (KoBERTTokenizer) are named in the saved tokenizer_config.json.
+        return load_hf_tokenizer(str(path))
 
     @property
     def spec(self) -> dict:

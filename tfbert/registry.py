@@ -45,6 +45,11 @@ class ModelSpec:
         layers, hidden, heads: int or None. Transformer sizes where known.
         max_seq_length: int. Longest input the position embeddings allow.
         tokenizer_type: str. ``wordpiece``, ``bpe`` or ``sentencepiece``.
+        tokenizer_class: str or None. The tokenizer class to load the
+            tokenizer files with, when the checkpoint's own
+            ``tokenizer_config.json`` names one that does not match the model
+            (KoBERT's says ``XLNetTokenizer``, which puts [CLS] last):
+            ``KoBERTTokenizer`` (tfbert's) or a ``transformers`` class name.
         uses_token_type_ids: bool. Whether the model takes segment ids.
         has_pooler: bool. Whether the model has a pooled output.
         sentence_pooling: str. How the sentence vector is made: ``pooled``
@@ -66,6 +71,7 @@ class ModelSpec:
     heads: int | None = None
     max_seq_length: int = 512
     tokenizer_type: str = "wordpiece"
+    tokenizer_class: str | None = None
     uses_token_type_ids: bool = True
     has_pooler: bool = True
     sentence_pooling: str | None = None

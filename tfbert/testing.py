@@ -92,3 +92,120 @@ def make_tiny_tfhub_bert(folder: str | os.PathLike, hidden_size: int = 32, num_l
     save_hub_encoder(network, str(folder / "encoder"), vocab_file=vocab_file, do_lower_case=True)
     save_hub_preprocess(str(folder / "preprocess"), vocab_file=vocab_file, do_lower_case=True)
     return str(folder)
+
+
+# ------------------------------------------------------------- other checkpoint formats
+
+KOREAN_POSITIVE = ["재밌다", "최고", "좋아요", "감동"]
+KOREAN_NEGATIVE = ["별로", "아깝다", "지루하다", "최악"]
+KOREAN_FILLER = ["영화", "정말", "배우", "연기", "너무", "시간", "스토리", "이", "진짜", "평점"]
+
+
+def toy_bilingual_texts(n: int = 64, seed: int = 0):
+    """The toy task in Korean and English: half the texts Korean, the label still one hidden word."""
+    rng = np.random.default_rng(seed)
+    texts, labels = toy_texts(n, 2, seed)
+    for i in range(0, n, 2):
+        words = list(rng.choice(KOREAN_FILLER, size=rng.integers(3, 8)))
+        keyword = rng.choice([KOREAN_NEGATIVE, KOREAN_POSITIVE][int(labels[i])])
+        words.insert(int(rng.integers(0, len(words) + 1)), str(keyword))
+        texts[i] = " ".join(words)
+    return texts, labels
+
+
+def train_sentencepiece(path: str | os.PathLike, texts, vocab_size: int = 160, **trainer_args) -> str:
+    """A small unigram SentencePiece model trained on ``texts`` (ids as ``trainer_args`` say)."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(list(texts)), model_writer=model,
+                                   vocab_size=vocab_size, hard_vocab_limit=False, character_coverage=1.0,
+                                   minloglevel=2, **trainer_args)
+    Path(path).write_bytes(model.getvalue())
+    return str(path)
+
+
+def make_tiny_hf_sentencepiece(folder: str | os.PathLike, style: str = "xlmr", hidden_size: int = 32,
+                               num_layers: int = 1, seed: int = 0) -> str:
+    """A random tiny model with a SentencePiece tokenizer trained here, as ``save_pretrained`` folders.
+
+    ``style="xlmr"``: XLM-R (``XLMRobertaTokenizer``, fairseq id offset, no segments).
+    ``style="kobert"``: KoBERT's layout: a BERT model whose ``spiece.model`` ids are its
+    embedding rows ([UNK] 0, [PAD] 1, [CLS] 2, [SEP] 3, [MASK] 4) and whose
+    ``tokenizer_config.json`` names ``XLNetTokenizer``, as ``skt/kobert-base-v1`` does.
+    """
+    import json
+
+    import tensorflow as tf
+    import transformers as hf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = toy_bilingual_texts(400, seed=seed)[0] + ["0123456789 .,!?'\"-"] * 5
+    sizes = dict(hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=2,
+                 intermediate_size=hidden_size * 2)
+    if style == "xlmr":
+        model_file = train_sentencepiece(folder / "sp.model", texts)
+        tokenizer = hf.XLMRobertaTokenizer(model_file, model_max_length=128)
+        config = hf.XLMRobertaConfig(vocab_size=len(tokenizer), max_position_embeddings=130,
+                                     type_vocab_size=1, pad_token_id=1, **sizes)
+        model_class = hf.TFXLMRobertaModel
+    elif style == "kobert":
+        model_file = train_sentencepiece(folder / "sp.model", texts, unk_id=0, pad_id=1, bos_id=-1, eos_id=-1,
+                                         unk_piece="[UNK]", pad_piece="[PAD]",
+                                         user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"])
+        from tfbert.tokenizers.kobert import KoBERTTokenizer
+        tokenizer = KoBERTTokenizer(model_file, model_max_length=128)
+        config = hf.BertConfig(vocab_size=len(tokenizer), max_position_embeddings=128, pad_token_id=1, **sizes)
+        model_class = hf.TFBertModel
+    else:
+        raise ValueError(f"style must be xlmr or kobert, got {style!r}")
+    tokenizer.save_pretrained(folder)
+    Path(model_file).unlink()
+    if style == "kobert":
+        settings = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        settings["tokenizer_class"] = "XLNetTokenizer"
+        (folder / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
+    tf.random.set_seed(seed)
+    model = model_class(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+def save_pytorch_safetensors(tf_model, path: str | os.PathLike, prefix: str = "") -> str:
+    """A HF TF model's weights as PyTorch's ``save_pretrained`` would write them, without torch.
+
+    Tensor names are PyTorch's (``embeddings.word_embeddings.weight``; dense
+    kernels transposed), and the metadata says ``format: pt``. ``prefix``
+    strips a leading name (``"bert."`` for a base model, as PyTorch saves it).
+    """
+    from safetensors.numpy import save_file
+    from transformers.modeling_tf_pytorch_utils import TransposeType, convert_tf_weight_name_to_pt_weight_name
+
+    state = {}
+    for weight in tf_model.weights:
+        name, transpose = convert_tf_weight_name_to_pt_weight_name(weight.name, tf_weight_shape=weight.shape)
+        value = weight.numpy()
+        state[name.removeprefix(prefix)] = np.ascontiguousarray(
+            value.T if transpose is TransposeType.SIMPLE else value)
+    save_file(state, str(path), metadata={"format": "pt"})
+    return str(path)
+
+
+def make_tiny_pytorch_safetensors_bert(folder: str | os.PathLike, tf_folder: str | os.PathLike) -> str:
+    """``tf_folder`` (from :func:`make_tiny_hf_bert`) re-saved as a PyTorch-only ``model.safetensors`` folder."""
+    import shutil
+
+    from transformers import TFBertModel
+
+    folder, tf_folder = Path(folder), Path(tf_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in tf_folder.iterdir():
+        if item.is_file() and item.name != "tf_model.h5":
+            shutil.copy(item, folder / item.name)
+    save_pytorch_safetensors(TFBertModel.from_pretrained(str(tf_folder)), folder / "model.safetensors",
+                             prefix="bert.")
+    return str(folder)

@@ -11,11 +11,17 @@ from tfbert.errors import ConfigError
 
 
 def _load_error(spec, what, err) -> ConfigError:
+    import os
+
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    source = spec.tokenizer_path if what == "tokenizer" else spec.encoder_path
+    if not os.path.isdir(source) and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        # Offline, transformers' own error is about a missing file, not about the network.
+        first = f"it is not a local folder and HF_HUB_OFFLINE is set ({first})"
     return ConfigError(
-        f"could not load the HuggingFace {what} of '{spec.name}' from '{spec.encoder_path}': {first}; "
-        f"if this machine is offline, save the checkpoint with save_pretrained and point the "
-        f"registry entry at that folder")
+        f"could not load the HuggingFace {what} of '{spec.name}' from '{source}': {first}; "
+        f"if this machine is offline, save the checkpoint with save_pretrained (or "
+        f"huggingface-cli download {source} --local-dir DIR) and point the registry entry at that folder")
 
 
 class HFEncoder(keras.layers.Layer):
@@ -57,11 +63,15 @@ def load_hf_encoder(spec, trainable: bool = True) -> HFEncoder:
     from transformers import TFAutoModel
     from transformers.utils import logging as hf_logging
 
+    from tfbert.encoders import checkpoint_files
+
     hf_logging.set_verbosity_error()  # weight-loading chatter is not for users
+    kwargs = checkpoint_files.load_kwargs(spec.name, spec.encoder_path)
     try:
-        model = TFAutoModel.from_pretrained(spec.encoder_path)
+        model = TFAutoModel.from_pretrained(spec.encoder_path, **kwargs)
     except Exception as err:
-        raise _load_error(spec, "checkpoint", err) from None
+        raise checkpoint_files.explain(spec.name, spec.encoder_path, err) or _load_error(
+            spec, "checkpoint", err) from None
     has_pooler = spec.has_pooler and hasattr(getattr(model, model.base_model_prefix, model), "pooler")
     encoder = HFEncoder(model, spec.uses_token_type_ids, has_pooler, name="encoder")
     encoder.trainable = trainable
@@ -73,10 +83,12 @@ class HFPreprocessor(Preprocessor):
 
     def __init__(self, spec, seq_length: int):
         super().__init__(spec, seq_length)
-        from transformers import AutoTokenizer
+        from tfbert.tokenizers.hf_loading import load_hf_tokenizer
 
         try:
-            self.hf_tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer_path)
+            self.hf_tokenizer = load_hf_tokenizer(spec.tokenizer_path, spec.tokenizer_class)
+        except ConfigError:
+            raise
         except Exception as err:
             raise _load_error(spec, "tokenizer", err) from None
 
@@ -132,3 +144,30 @@ class HFPreprocessor(Preprocessor):
                                      max_length=max_length or self.seq_length,
                                      add_special_tokens=True)["input_ids"]
         return ragged_from_lists(ids)
+
+
+def check_pairing(preprocessor, encoder) -> None:
+    """ConfigError when a tokenizer cannot be the one the model was trained with.
+
+    Ids past the embedding table, or a [CLS] token placed last (an XLNet
+    layout on a BERT-style model, as ``AutoTokenizer`` builds for KoBERT)
+    would train without an error and learn from the wrong vectors.
+    """
+    tokenizer, config = preprocessor.hf_tokenizer, encoder.hf_model.config
+    rows = getattr(config, "vocab_size", None)
+    name = preprocessor.spec.name
+    fix = ("use the tokenizer the model was trained with: set the registry entry's 'tokenizer' "
+           "(its files) or 'tokenizer_class' (e.g. KoBERTTokenizer)")
+    if rows and len(tokenizer) > rows:
+        raise ConfigError(
+            f"the tokenizer of '{name}' has {len(tokenizer)} ids but the model has {rows} token embeddings, "
+            f"so they are not a pair; {fix}")
+    cls_id = tokenizer.cls_token_id
+    if cls_id is None or getattr(config, "model_type", "") == "xlnet":
+        return
+    ids = preprocessor.token_ids(["a"])[0].numpy().tolist()
+    if ids and ids[0] != cls_id:
+        raise ConfigError(
+            f"the tokenizer of '{name}' ({type(tokenizer).__name__}) does not start texts with "
+            f"{tokenizer.cls_token} (it gives {tokenizer.convert_ids_to_tokens(ids)}), but the model reads "
+            f"the first token as the sentence; {fix}")
