@@ -330,6 +330,14 @@ def identity(config: RunConfig) -> dict:
     return {k: v for k, v in resolve(config).to_dict().items() if k not in _WHERE_NOT_WHAT}
 
 
+def identity_differences(recorded: dict, current: dict) -> list[str]:
+    """Settings (keys) whose values differ between a recorded identity and the current one."""
+    from tfbert.files import json_safe
+
+    recorded, current = json_safe(recorded), json_safe(current)
+    return [k for k in sorted(set(current) | set(recorded)) if recorded.get(k) != current.get(k)]
+
+
 def identity_hash(ident: dict) -> str:
     """8 hex digits that change with any setting of ``ident`` (for run names)."""
     from tfbert.files import json_safe

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfbert.errors import ConfigError
-from tfbert.pipeline import bucket_rows
+from tfbert.pipeline import EpochBatches, bucket_rows
 
 # Token vectors take tokens x hidden x 2-4 bytes; past this the ids are fed
 # to the encoder every epoch instead.
@@ -108,12 +108,29 @@ def compute_features(features_model: keras.Model, ids_ds: tf.data.Dataset, per_t
 def features_dataset(features, labels=None, batch_size: int = 32, shuffle: bool = False,
                      seed: int = 42) -> tf.data.Dataset:
     """Batches of cached features (and labels) in the head part's input layout."""
-    per_token = isinstance(features, tf.RaggedTensor)
-    n = int(features.nrows()) if per_token else int(features.shape[0])
-    ds = tf.data.Dataset.from_tensor_slices(features if labels is None else (features, labels))
+    rows = tf.data.Dataset.from_tensor_slices(features if labels is None else (features, labels))
     if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if not per_token:
+        rows = rows.shuffle(_count(features), seed=seed, reshuffle_each_iteration=True)
+    return _batch_features(rows, features, labels, batch_size)
+
+
+def features_epochs(features, labels, batch_size: int = 32, seed: int = 42) -> EpochBatches:
+    """``features_dataset`` for training, each epoch's order fixed by (seed, epoch) (``pipeline.EpochBatches``)."""
+    rows = tf.data.Dataset.from_tensor_slices((features, labels))
+
+    def make(epoch_seed: int) -> tf.data.Dataset:
+        shuffled = rows.shuffle(_count(features), seed=epoch_seed, reshuffle_each_iteration=False)
+        return _batch_features(shuffled, features, labels, batch_size)
+
+    return EpochBatches(make, seed)
+
+
+def _count(features) -> int:
+    return int(features.nrows()) if isinstance(features, tf.RaggedTensor) else int(features.shape[0])
+
+
+def _batch_features(ds: tf.data.Dataset, features, labels, batch_size: int) -> tf.data.Dataset:
+    if not isinstance(features, tf.RaggedTensor):
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     # ragged rows -> plain [length, hidden] tensors plus their mask, which
     # padded batching turns into the head's input_mask

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 import tf_keras as keras
 
 from tfbert import data as tfdata
-from tfbert import encoder_cache
-from tfbert.config import RunConfig, resolve, validate
+from tfbert import checkpoints, encoder_cache
+from tfbert.config import RunConfig, identity, resolve, validate
 from tfbert.errors import ConfigError, DataError
 from tfbert.export import export_classifier
 from tfbert.metrics import classification_report, save_report
@@ -29,7 +30,7 @@ from tfbert.pipeline import auto_seq_length
 from tfbert.plotting import plot_history
 from tfbert.registry import get_spec
 from tfbert.runs import DONE, RunFolder
-from tfbert.training import StepEvaluation, make_dataset, predict_logits, train_classifier
+from tfbert.training import ResumableEarlyStopping, StepEvaluation, make_dataset, predict_logits, train_classifier
 
 
 @dataclass
@@ -113,20 +114,38 @@ def label_ids(frame: pd.DataFrame, class_names: list[str]) -> np.ndarray:
 
 
 class BestWeights(keras.callbacks.Callback):
-    """Keeps the weights of the epoch with the lowest ``val_loss``; restores them at the end."""
+    """Keeps the weights of the epoch with the lowest ``val_loss``; restores them at the end.
+
+    The copy lives in variables, so a checkpoint (``tfbert.checkpoints``) saves it too.
+    """
 
     def __init__(self):
         super().__init__()
-        self.best, self.best_epoch, self.weights = np.inf, None, None
+        self.best, self.best_epoch, self._copy = np.inf, None, None
+
+    def on_train_begin(self, logs=None):
+        if self._copy is None:
+            self._copy = [tf.Variable(w, trainable=False) for w in self.model.weights]
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get("val_loss")
         if value is not None and value < self.best:
-            self.best, self.best_epoch, self.weights = value, epoch + 1, self.model.get_weights()
+            self.best, self.best_epoch = value, epoch + 1
+            for copy, weight in zip(self._copy, self.model.weights):
+                copy.assign(weight)
 
     def on_train_end(self, logs=None):
-        if self.weights is not None:
-            self.model.set_weights(self.weights)
+        if self.best_epoch is not None:
+            self.model.set_weights([copy.numpy() for copy in self._copy])
+
+    def checkpoint_state(self) -> dict:
+        return {"best": float(self.best), "best_epoch": self.best_epoch}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+
+    def checkpoint_variables(self) -> dict:
+        return {f"w{i}": copy for i, copy in enumerate(self._copy or [])}
 
 
 def _cache_fits(model, texts_by_split) -> bool:
@@ -177,7 +196,9 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     cleaning = tfdata.CleanReport(**splits.clean_report)
     print(f"\n== {folder.name}\ncleaning: {cleaning}\ntraining data: {summary}\n")
 
-    result = fit(model, config, splits, verbose, logs_dir=folder.logs_dir if config.tensorboard else None)
+    checkpoint_dir = folder.path / checkpoints.DIRNAME
+    result = fit(model, config, splits, verbose, logs_dir=folder.logs_dir if config.tensorboard else None,
+                 checkpoint_dir=checkpoint_dir, identity={**identity(config), "data": data_fingerprint(config, splits)})
     folder.write_history(result.history)
     if result.step_scores:
         folder.write_steps(pd.DataFrame(result.step_scores))
@@ -192,6 +213,7 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
         row["model_dir"] = str(folder.model_dir)
     folder.write_summary_row(row)
     folder.write_status(DONE)
+    checkpoints.clear(checkpoint_dir)  # they exist to resume this run, which is now done
     print(f"run {folder.name}: wrote history, curves, metrics and model to {folder.path}")
     return row
 
@@ -224,8 +246,12 @@ class FitResult:
 
 
 def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
-        logs_dir: Path | None = None) -> FitResult:
-    """Tokenize, batch and train; the time covers tokenizing and, for frozen encoders, the one encoder pass."""
+        logs_dir: Path | None = None, checkpoint_dir: Path | None = None, identity: dict | None = None) -> FitResult:
+    """Tokenize, batch and train; the time covers tokenizing and, for frozen encoders, the one encoder pass.
+
+    With ``checkpoint_dir`` the training state is saved there (every epoch, and every
+    ``config.save_every_steps`` batches) and, with ``config.resume``, a killed run continues from it.
+    """
     start = time.perf_counter()
     has_valid = splits.valid is not None and len(splits.valid) > 0
     cached = config.cache_encoder_outputs and not model.train_encoder and _cache_fits(
@@ -233,14 +259,14 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
     options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
                    verbose=bool(verbose))
     train_ds = make_dataset(model, splits.train["text"], label_ids(splits.train, splits.class_names),
-                            batch_size=config.batch_size, shuffle=True, seed=config.seed, **options)
+                            batch_size=config.batch_size, shuffle=True, seed=config.seed, by_epoch=True, **options)
     valid_ds = None
     if has_valid:
         valid_ds = make_dataset(model, splits.valid["text"], label_ids(splits.valid, splits.class_names),
                                 batch_size=max(config.batch_size, 64), **options)
     callbacks = []
     if config.early_stopping and valid_ds is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping))
+        callbacks.append(ResumableEarlyStopping(monitor="val_loss", patience=config.early_stopping))
     best = BestWeights() if config.restore_best and valid_ds is not None else None
     if best:
         callbacks.append(best)
@@ -258,7 +284,9 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
                                weight_decay=config.weight_decay, clip_norm=config.clip_norm,
                                callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile,
                                part="head" if cached else "core", examples_per_epoch=len(splits.train),
-                               accumulation_steps=config.accumulation_steps)
+                               accumulation_steps=config.accumulation_steps, checkpoint_dir=checkpoint_dir,
+                               save_every_steps=config.save_every_steps, keep_checkpoints=config.keep_checkpoints,
+                               resume=config.resume, identity=identity)
     return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
                      best.best_epoch if best else None, steps.rows if steps else [])
 

@@ -73,7 +73,8 @@ def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, s
         token_ids: tf.RaggedTensor [n, (length)] with special tokens.
         labels: array [n] or [n, 1], or None for prediction.
         batch_size: int. Examples per batch.
-        shuffle: bool. Reshuffle every epoch (before bucketing).
+        shuffle: bool. Reshuffle every epoch (before bucketing); for an order
+            fixed per epoch, which a resumed run can replay, see ``epoch_batches``.
         seed: int. Shuffle seed.
         pad_id: int. The vocabulary's padding id.
         input_names: the keys the encoder takes.
@@ -83,18 +84,80 @@ def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, s
         static_shapes: bool. Few distinct batch shapes, for XLA: see
             ``batch_rows``.
     """
-    n = int(token_ids.nrows())
-    if n == 0:
+    rows = _id_rows(token_ids, labels)
+    if shuffle:
+        rows = rows.shuffle(int(token_ids.nrows()), seed=seed, reshuffle_each_iteration=True)
+    return batch_rows(rows, token_ids.row_lengths().numpy(), labels, batch_size=batch_size, pad_id=pad_id,
+                      input_names=input_names, bucketing=bucketing, pad_to=pad_to, static_shapes=static_shapes)
+
+
+def _id_rows(token_ids: tf.RaggedTensor, labels) -> tf.data.Dataset:
+    if int(token_ids.nrows()) == 0:
         raise DataError("no examples: the data set is empty; check the file and the cleaning options")
     elements = token_ids if labels is None else (token_ids, labels)
     ds = tf.data.Dataset.from_tensor_slices(elements)
     # Rows of a RaggedTensor come out as rank-0 ragged specs; padded_batch
     # wants plain tensors, which they are once passed through a map.
-    ds = ds.map(tf.identity) if labels is None else ds.map(lambda ids, y: (tf.identity(ids), y))
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return batch_rows(ds, token_ids.row_lengths().numpy(), labels, batch_size=batch_size, pad_id=pad_id,
-                      input_names=input_names, bucketing=bucketing, pad_to=pad_to, static_shapes=static_shapes)
+    return ds.map(tf.identity) if labels is None else ds.map(lambda ids, y: (tf.identity(ids), y))
+
+
+def epoch_batches(token_ids: tf.RaggedTensor, labels, batch_size: int = 32, seed: int = 42, pad_id: int = 0,
+                  input_names=("input_word_ids", "input_mask"), bucketing: bool = True,
+                  static_shapes: bool = False) -> "EpochBatches":
+    """Shuffled training batches whose order in each epoch is fixed by (seed, epoch): see ``EpochBatches``.
+
+    Arguments as for ``ids_dataset``.
+    """
+    rows = _id_rows(token_ids, labels)
+    lengths = token_ids.row_lengths().numpy()
+
+    def make(epoch_seed: int) -> tf.data.Dataset:
+        shuffled = rows.shuffle(len(lengths), seed=epoch_seed, reshuffle_each_iteration=False)
+        return batch_rows(shuffled, lengths, labels, batch_size=batch_size, pad_id=pad_id, input_names=input_names,
+                          bucketing=bucketing, static_shapes=static_shapes)
+
+    return EpochBatches(make, seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one epoch: a function of the run's seed and the epoch alone."""
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
+
+
+class EpochBatches:
+    """Training batches in a new order every epoch, each epoch's order fixed by (seed, epoch).
+
+    A run killed in epoch 3 and resumed in a new process must see the batches
+    the uninterrupted run would have: with ``reshuffle_each_iteration`` the
+    order of an epoch depends on how many times the dataset was iterated in
+    this process, so here each epoch is its own dataset with its own seed
+    (``epoch_seed``), and ``stream`` strings epochs together from any point.
+
+    Args:
+        make: function(shuffle seed) -> tf.data.Dataset of one epoch's batches.
+        seed: int. The run's seed.
+    """
+
+    def __init__(self, make, seed: int):
+        self._make, self.seed = make, int(seed)
+        self.steps = int(self.epoch(0).cardinality())  # bucketed datasets know their exact count
+
+    def epoch(self, epoch: int) -> tf.data.Dataset:
+        """The batches of one epoch (0-based)."""
+        return self._make(epoch_seed(self.seed, epoch))
+
+    def stream(self, epochs: int, start_epoch: int = 0, skip: int = 0) -> tf.data.Dataset:
+        """Epochs ``start_epoch`` .. ``epochs - 1`` one after another, less the first ``skip`` batches."""
+        if not 0 <= start_epoch < epochs:
+            raise ConfigError(f"start epoch {start_epoch} is outside the {epochs} epoch(s) of this run")
+        ds = self.epoch(start_epoch).skip(skip)
+        for epoch in range(start_epoch + 1, epochs):
+            ds = ds.concatenate(self.epoch(epoch))
+        return ds
+
+    @property
+    def element_spec(self):
+        return self.epoch(0).element_spec
 
 
 def batch_rows(rows: tf.data.Dataset, lengths: np.ndarray, labels=None, batch_size: int = 32,

@@ -15,7 +15,7 @@ from tfbert.errors import ConfigError, DataError
 from tfbert.heads import resolve_head_settings
 from tfbert.models import TextClassifier
 from tfbert.optimization import create_optimizer, current_learning_rate
-from tfbert.pipeline import ids_dataset, restore_order, sorted_batches
+from tfbert.pipeline import EpochBatches, epoch_batches, ids_dataset, restore_order, sorted_batches
 
 
 def loss_and_metric(num_classes: int):
@@ -78,7 +78,7 @@ def _label_array(labels, num_texts: int, num_classes: int) -> np.ndarray:
 def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32,
                  shuffle: bool = False, seed: int = 42, bucketing: bool = True,
                  static_shapes: bool = False, encoder_outputs: bool = False,
-                 verbose: bool = True) -> tf.data.Dataset:
+                 verbose: bool = True, by_epoch: bool = False) -> tf.data.Dataset | EpochBatches:
     """A batched ``tf.data.Dataset`` of model inputs (and labels) for ``texts``.
 
     Each text is tokenized once, here, and batches group texts of similar
@@ -102,21 +102,30 @@ def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32
             the encoder every epoch (``tfbert.encoder_cache``). Check the size
             first with ``encoder_cache.feature_megabytes``.
         verbose: bool. Progress bar while computing encoder outputs.
+        by_epoch: bool. Training batches as ``tfbert.pipeline.EpochBatches``:
+            each epoch's order fixed by (seed, epoch), so that a run resumed
+            from a checkpoint sees the batches the uninterrupted run would
+            (``train_classifier`` takes it like a dataset; needs labels).
     """
     texts = [str(t) for t in texts]
     if not texts:
         raise DataError("no examples: the data set is empty; check the file and the cleaning options")
     if labels is not None:
         labels = _label_array(labels, len(texts), model.num_classes)
+    elif by_epoch:
+        raise ConfigError("by_epoch=True makes training batches: pass the labels")
     if encoder_outputs:
-        return _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose)
+        return _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose, by_epoch)
     pre = model.preprocessor
+    if by_epoch:
+        return epoch_batches(pre.token_ids(texts), labels, batch_size=batch_size, seed=seed, pad_id=pre.pad_id,
+                             input_names=pre.input_names, bucketing=bucketing, static_shapes=static_shapes)
     return ids_dataset(pre.token_ids(texts), labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
                        pad_id=pre.pad_id, input_names=pre.input_names, bucketing=bucketing,
                        static_shapes=static_shapes)
 
 
-def _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose):
+def _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose, by_epoch=False):
     if model.train_encoder:
         raise ConfigError("encoder_outputs=True needs a frozen encoder (train_encoder=False): "
                           "a trained encoder's outputs change every step")
@@ -126,6 +135,8 @@ def _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, ve
                       input_names=pre.input_names)
     features, labels, _ = encoder_cache.compute_features(
         features_model, ids, per_token=model.head_spec.per_token, verbose=verbose)
+    if by_epoch:
+        return encoder_cache.features_epochs(features, labels, batch_size=batch_size, seed=seed)
     return encoder_cache.features_dataset(features, labels, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
@@ -186,6 +197,12 @@ class StepEvaluation(keras.callbacks.Callback):
         if self._batches % self.every == 0:
             self._score(self._batches)
 
+    def checkpoint_state(self) -> dict:
+        return {"rows": self.rows, "batches": self._batches}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self.rows, self._batches = list(state["rows"]), int(state["batches"])
+
     def _score(self, step: int) -> None:
         self.metric.reset_state()
         total, count = 0.0, 0
@@ -204,47 +221,137 @@ class StepEvaluation(keras.callbacks.Callback):
             self.writer.flush()
 
 
-def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset,
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping whose patience count survives a resume (``tfbert.checkpoints``)."""
+
+    def checkpoint_state(self) -> dict:
+        return {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self.wait, self.best, self.best_epoch = int(state["wait"]), float(state["best"]), state["best_epoch"]
+
+
+def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBatches,
                      valid_ds: tf.data.Dataset | None = None, epochs: int = 3,
                      learning_rate: float | None = None, warmup_ratio: float = 0.1, warmup_steps: int | None = None,
                      weight_decay: float = 0.01, clip_norm: float | None = 1.0,
                      seed: int | None = None, callbacks=None, verbose: int | str = "auto",
                      jit_compile: bool = False, part: str = "core",
-                     examples_per_epoch: int | None = None, accumulation_steps: int = 1) -> keras.callbacks.History:
+                     examples_per_epoch: int | None = None, accumulation_steps: int = 1,
+                     checkpoint_dir=None, save_every_steps: int | None = None, keep_checkpoints: int = 1,
+                     resume: bool = True, identity: dict | None = None) -> keras.callbacks.History:
     """Compile one part of ``model`` for ``epochs`` over ``train_ds`` and fit it.
 
     Args:
         model: TextClassifier from ``create_classifier``.
-        train_ds: tf.data.Dataset of (inputs, labels) batches for ``part``.
+        train_ds: tf.data.Dataset of (inputs, labels) batches for ``part``, or
+            ``make_dataset(..., by_epoch=True)`` (exact resume: see below).
         part: str. The part the batches feed: ``core`` (token ids, what
             ``make_dataset`` yields), ``head`` (``make_dataset(encoder_outputs=True)``)
             or ``model`` (the model's own input: raw texts for TF Hub entries).
         examples_per_epoch: int or None. Adds ``examples_per_s`` to the logs.
         accumulation_steps: int. Batches whose gradients make one update (see ``compile_classifier``).
-        valid_ds: tf.data.Dataset or None. Evaluated after every epoch.
-        epochs: int. Passes over ``train_ds``.
+        valid_ds, epochs: evaluated after every epoch; passes over ``train_ds``.
         learning_rate, warmup_ratio, warmup_steps, weight_decay, clip_norm: optimizer settings.
         seed: int or None. Seeds Python, NumPy and TF before training.
-        callbacks: list of Keras callbacks.
-        verbose: Keras progress-bar setting.
+        callbacks, verbose: Keras callbacks and progress-bar setting.
         jit_compile: bool. XLA-compile the steps.
+        checkpoint_dir: folder or None. Save the training state there at
+            every epoch end and every ``save_every_steps`` batches, keeping
+            ``keep_checkpoints`` (``tfbert.checkpoints``). With ``resume`` a
+            checkpoint found there is continued: with ``EpochBatches`` the
+            result equals an uninterrupted run's (a plain dataset resumes at
+            the same batch count, in a new order).
+        identity: dict or None. The run's settings, saved with checkpoints;
+            a checkpoint of other settings is refused.
 
     Returns:
         keras.callbacks.History whose ``history`` has, per epoch, loss,
-        accuracy, val_loss, val_accuracy, learning_rate and time.
+        accuracy, val_loss, val_accuracy, learning_rate and time (a resumed
+        run's includes the epochs before the resume).
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    steps = int(train_ds.cardinality())
-    if steps == 0:
-        raise DataError("no examples: the training set is empty")
-    if steps < 0:  # unknown cardinality (e.g. after filter): count once
-        steps = sum(1 for _ in train_ds)
+    steps = _steps_per_epoch(train_ds)
     target = compile_classifier(model, steps * epochs, learning_rate=learning_rate,
                                 warmup_ratio=warmup_ratio, warmup_steps=warmup_steps, weight_decay=weight_decay,
                                 clip_norm=clip_norm, jit_compile=jit_compile, part=part,
                                 accumulation_steps=accumulation_steps)
-    return target.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-                      callbacks=[EpochStats(examples_per_epoch), *(callbacks or [])], verbose=verbose)
+    callbacks = [EpochStats(examples_per_epoch), *(callbacks or [])]
+    if checkpoint_dir is None:
+        by_epoch = isinstance(train_ds, EpochBatches)
+        return target.fit(train_ds.stream(epochs) if by_epoch else train_ds, validation_data=valid_ds, epochs=epochs,
+                          callbacks=callbacks, verbose=verbose, steps_per_epoch=steps if by_epoch else None)
+    saver = _checkpointing(checkpoint_dir, steps, save_every_steps, keep_checkpoints, resume, identity, callbacks)
+    return _fit_resumable(target, train_ds, valid_ds, epochs, steps, [callbacks[0], saver.logs_fixer,
+                                                                      *callbacks[1:], saver], saver, verbose)
+
+
+def _fit_resumable(target, train_ds, valid_ds, epochs, steps, callbacks, saver, verbose) -> keras.callbacks.History:
+    """Fit from the saved position (or the start), with ``saver`` checkpointing along the way."""
+    start = saver.resume_from
+    start_epoch, skip = (start.epoch, start.step) if start else (0, 0)
+    if start_epoch >= epochs:  # killed after training: the last checkpoint holds the finished weights
+        return _finished_history(target, callbacks, saver)
+    data = _resumed_stream(train_ds, epochs, start_epoch, skip)
+    history = target.fit(data, validation_data=valid_ds, epochs=epochs, initial_epoch=start_epoch,
+                         steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    return _with_earlier_epochs(history, saver)
+
+
+def _steps_per_epoch(train_ds) -> int:
+    steps = train_ds.steps if isinstance(train_ds, EpochBatches) else int(train_ds.cardinality())
+    if steps == 0:
+        raise DataError("no examples: the training set is empty")
+    if steps < 0:  # unknown cardinality (e.g. after filter): count once
+        steps = sum(1 for _ in train_ds)
+    return steps
+
+
+def _checkpointing(directory, steps, every, keep, resume, identity, callbacks):
+    from tfbert import checkpoints
+
+    position = None
+    if resume:
+        position = checkpoints.latest(directory)
+        if position is not None:
+            checkpoints.check_identity(position, identity, directory)
+            print(f"resuming from {position.path}: {position.epoch} epoch(s) and {position.step} batch(es) done")
+    else:
+        checkpoints.clear(directory)
+    return checkpoints.TrainingCheckpoints(directory, steps, every_steps=every, keep=keep, identity=identity,
+                                           resume_from=position, callbacks=callbacks)
+
+
+def _resumed_stream(train_ds, epochs: int, start_epoch: int, skip: int) -> tf.data.Dataset:
+    """The batches left to fit after ``start_epoch`` epochs and ``skip`` batches."""
+    if isinstance(train_ds, EpochBatches):
+        return train_ds.stream(epochs, start_epoch, skip)
+    if skip:
+        print("note: a plain tf.data.Dataset resumes at the saved batch count but in a new order; "
+              "make_dataset(..., by_epoch=True) replays the exact order")
+    ds = train_ds.skip(skip)
+    return ds.concatenate(train_ds.repeat(epochs - start_epoch - 1)) if epochs - start_epoch > 1 else ds
+
+
+def _finished_history(target, callbacks, saver) -> keras.callbacks.History:
+    history = keras.callbacks.History()
+    for cb in callbacks:
+        cb.set_model(target)
+    for cb in callbacks:  # restores the weights (and, with best weights, their end-of-training swap)
+        cb.on_train_begin()
+    for cb in callbacks:
+        cb.on_train_end()
+    history.set_model(target)
+    return _with_earlier_epochs(history, saver)
+
+
+def _with_earlier_epochs(history, saver) -> keras.callbacks.History:
+    """``history`` covering every epoch: those of the checkpoint and those this fit ran."""
+    rows = saver.history
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    history.history = {k: [row.get(k) for row in rows] for k in keys}
+    history.epoch = list(range(len(rows)))
+    return history
