@@ -125,7 +125,7 @@ def test_cli_train_and_plot_round_trip(tiny_models, toy_csvs, tmp_path, capsys):
                  "--epochs", "1", "--learning-rate", "0.01", "--output-dir", str(out), "--no-export",
                  "--verbose", "0"])
     assert code == 0
-    run = next(p for p in out.iterdir() if p.is_dir())
+    run = next(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
     (run / "curves.png").unlink()
     assert main(["plot", str(run)]) == 0
     assert (run / "curves.png").exists()
@@ -163,7 +163,7 @@ def test_resume_reruns_when_settings_or_data_change(tiny_models, toy_csvs, tmp_p
     sweep = tmp_path / "sweep"
     run_sweep(_configs(toy_csvs, sweep), runner=run)
     assert len(calls) == 2
-    first = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    first = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     run_sweep(_configs(toy_csvs, sweep), runner=run)  # same settings, same data: skipped
     assert len(calls) == 2 and "finished earlier with the same settings and data, skipped" in capsys.readouterr().out
 
@@ -171,7 +171,7 @@ def test_resume_reruns_when_settings_or_data_change(tiny_models, toy_csvs, tmp_p
     assert len(calls) == 4
     out = capsys.readouterr().out
     assert "holds a run with other settings (warmup_ratio)" in out
-    new = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name not in first)
+    new = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name not in first and not p.name.startswith("."))
     assert len(new) == 2 and all(n.rsplit("__", 1)[0] in first and len(n.rsplit("__", 1)[1]) == 8 for n in new)
 
     other = tmp_path / "other.csv"  # other data under the same settings
@@ -274,7 +274,7 @@ def test_a_data_failure_never_marks_a_finished_run_failed(tiny_models, toy_csvs,
     sweep = tmp_path / "sweep"
     configs = _configs(toy_csvs, sweep, head="dense")
     run_sweep(configs, runner=_quick_runner(calls))
-    folder = next(p for p in sweep.iterdir() if p.is_dir())
+    folder = next(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     (toy_csvs / "test.csv").rename(toy_csvs / "test.csv.away")
     try:
         frame = run_sweep(configs, runner=_quick_runner(calls))

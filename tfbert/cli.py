@@ -56,7 +56,7 @@ def _train(args) -> int:
     from tfbert.sweep import run_sweep
 
     configs = expand_grid(settings_from_args(args))
-    frame = run_sweep(configs, verbose=args.verbose)
+    frame = run_sweep(configs, verbose=args.verbose, plugins=args.plugin)  # --workers processes load them too
     return 0 if (frame["status"] == DONE).all() else 1
 
 

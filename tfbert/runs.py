@@ -156,6 +156,18 @@ class RunFolder:
         status = read_json(self.path / self.STATUS)
         return status.get("status") if isinstance(status, dict) else None
 
+    def read_status(self) -> dict | None:
+        """``{"status": ..., "error": ...}`` as written, None before the run recorded one."""
+        status = read_json(self.path / self.STATUS)
+        return status if isinstance(status, dict) else None
+
+    def status_time(self) -> float | None:
+        """When the status was written (the folder's clock), None without one."""
+        try:
+            return (self.path / self.STATUS).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def summary_row(self) -> dict | None:
         row = read_json(self.path / self.SUMMARY_ROW)
         return row if isinstance(row, dict) else None

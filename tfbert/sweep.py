@@ -1,49 +1,33 @@
-"""Run a grid of configurations one after another; resumable, failure-tolerant.
+"""Run a grid of configurations: resumable, failure-tolerant, over one or many workers.
 
 The sweep folder (``tfbert.runs.SweepFolder``) holds one run folder per run,
 ``summary.csv`` (one row per run, rewritten after every run so a crash keeps
 what finished) and ``sweep_curves.png`` comparing every run's validation curves.
+Each run is claimed before it trains (``tfbert.claims``), so worker processes
+(``workers=N``, ``tfbert.workers``) and other machines running the same sweep
+into the same folder share the grid without running a run twice.
 """
 
 from __future__ import annotations
 
+import time
 import traceback
 from pathlib import Path
 
 import pandas as pd
 
+from tfbert.claims import Worker, heartbeat_interval
 from tfbert.config import RunConfig, identity, identity_hash, resolve, run_name, validate, varying_settings
 from tfbert.errors import TfbertError
 from tfbert.experiment import data_fingerprint, load_splits, run_experiment
 from tfbert.files import check_writable_dir
 from tfbert.runs import DONE, FAILED, INTERRUPTED, RunFolder, SweepFolder
-
-SUMMARY_COLUMNS = ["run", "status", "model", "head", "learning_rate", "seq_length", "epochs",
-                   "epochs_run", "batch_size", "seed", "best_val_accuracy", "best_epoch",
-                   "test_accuracy", "test_f1_macro", "train_time_s", "examples_per_s", "error"]
-
-
-def _failed_row(config: RunConfig, run: RunFolder, status: str, error: str) -> dict:
-    return {"run": run.name, "status": status, "model": config.model, "head": config.head,
-            "learning_rate": config.learning_rate, "seq_length": config.seq_length,
-            "epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed,
-            "error": error}
+from tfbert.sweep_state import PlannedRun, SweepPlan, failed_row, folder_clock, write_plan_summary
 
 
 def _error_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}"
-
-
-def write_summary(rows: list[dict], sweep: SweepFolder) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    frame = frame[[c for c in SUMMARY_COLUMNS if c in frame] + [c for c in frame if c not in SUMMARY_COLUMNS]]
-    for column in frame:  # a failed run's missing values must not turn 64 into 64.0
-        values = [r[column] for r in rows if r.get(column) is not None]
-        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            frame[column] = pd.array([r.get(column) for r in rows], dtype="Int64")
-    sweep.write_summary(frame)
-    return frame
 
 
 def plot_sweep_folder(sweep: SweepFolder, rows: list[dict]) -> Path | None:
@@ -64,7 +48,8 @@ def _data_key(config: RunConfig) -> tuple:
 
 
 def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, resume: bool | None = None,
-              verbose: int | str = "auto", runner=None) -> pd.DataFrame:
+              verbose: int | str = "auto", runner=None, workers: int | None = None,
+              plugins: list[str] | tuple = ()) -> pd.DataFrame:
     """Run every config; finished runs are skipped on resume, failures recorded.
 
     Args:
@@ -74,41 +59,59 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
             (``identity.json``; default: the configs' ``resume``).
         verbose: Keras progress-bar setting.
         runner: the function running one config (default ``run_experiment``);
-            tests inject failures through it.
+            tests inject failures through it (with workers, a module-level function).
+        workers: worker processes on this machine (default: the configs' ``workers``); 1 runs here.
+        plugins: Python files or modules each worker process imports first (``tfbert --plugin``).
 
     Returns:
         The summary table (also in ``summary.csv``).
     """
     varying = varying_settings(configs)  # as given: a head's own defaults do not count as varied
     configs = [validate(resolve(c)) for c in configs]  # every setting checked before any work
+    workers = configs[0].workers if workers is None else workers
+    slots = _slots(workers)  # a bad --workers fails before any folder is written
     sweep = SweepFolder(check_writable_dir(sweep_dir or configs[0].output_dir, "--output-dir"))
-    resume = configs[0].resume if resume is None else resume
-    rows: list[dict] = []
+    plan = SweepPlan(sweep.path, [], configs[0].resume if resume is None else resume, folder_clock(sweep.path),
+                     configs[0].worker_timeout, verbose)
     data_cache: dict = {}
-    print(f"sweep of {len(configs)} run(s) into {sweep.path}")
+    print(f"sweep of {len(configs)} run(s) into {sweep.path}"
+          + (f" over {workers} worker processes" if workers > 1 else ""))
     for i, config in enumerate(configs, 1):
-        name = run_name(config, varying)
-        try:
-            splits, fingerprint = _splits(config, data_cache)
-        except Exception as err:  # noqa: BLE001 - recorded like any failed run
-            run = sweep.run(name)  # its folder is written only if it holds no finished run
-            rows.append(_failed(config, run, err, sweep, rows, f"[{i}/{len(configs)}] {name}",
-                                record=run.status() != DONE))
-            continue
-        ident = {**identity(config), "data": fingerprint}
-        run = _folder_for(sweep, name, ident)
-        where = f"[{i}/{len(configs)}] {run.name}"
-        if resume and run.is_done():
-            print(f"{where}: finished earlier with the same settings and data, skipped")
-            rows.append({**run.summary_row(), "status": DONE})
-            continue
-        print(where)
-        rows.append(_run_one(config, run, ident, splits, runner or run_experiment, verbose, sweep, rows, where))
-        write_summary(rows, sweep)
-        plot_sweep_folder(sweep, rows)
-    frame = write_summary(rows, sweep)
-    _report(frame, sweep, rows, plot_sweep_folder(sweep, rows))
+        plan.runs.append(_plan_run(plan, i, len(configs), config, run_name(config, varying), data_cache))
+    for run in plan.runs:
+        if run.ident is not None and plan.resume and plan.settled(run):
+            print(f"{plan.where(run)}: finished earlier with the same settings and data, skipped")
+    if workers > 1:
+        from tfbert.workers import run_workers
+
+        run_workers(plan, slots, runner, plugins, on_change=lambda: write_plan_summary(plan))
+    else:
+        work_through(plan, Worker.here(), runner, data_cache, after_run=lambda: _refresh(plan))
+    frame = write_plan_summary(plan)
+    _report(frame, plan, plot_sweep_folder(sweep, frame.to_dict("records")))
     return frame
+
+
+def _slots(workers: int):
+    if workers <= 1:
+        return []
+    from tfbert.workers import worker_slots
+
+    return worker_slots(workers)
+
+
+def _plan_run(plan: SweepPlan, i: int, total: int, config: RunConfig, name: str, data_cache: dict) -> PlannedRun:
+    """The run's folder and identity; a run whose data cannot be loaded is recorded failed here."""
+    try:
+        _, fingerprint = _splits(config, data_cache)
+    except Exception as err:  # noqa: BLE001 - recorded like any failed run
+        run = plan.sweep.run(name)
+        record = run.status() != DONE  # a finished run's folder is never marked failed
+        row = _failed(config, run, err, f"[{i}/{total}] {name}", record=record)
+        plan.overrides[name] = row
+        return PlannedRun(i, config, name, None)
+    ident = {**identity(config), "data": fingerprint}
+    return PlannedRun(i, config, _folder_for(plan.sweep, name, ident).name, ident)
 
 
 def _splits(config: RunConfig, data_cache: dict):
@@ -134,39 +137,91 @@ def _folder_for(sweep: SweepFolder, name: str, ident: dict) -> RunFolder:
     return other
 
 
-def _run_one(config, run: RunFolder, ident, splits, runner, verbose, sweep, rows, where) -> dict:
-    """One run's summary row; a failure is recorded in its folder and becomes a failed row."""
+def work_through(plan: SweepPlan, worker: Worker, runner, data_cache: dict, after_run=None,
+                 prefix: str = "") -> None:
+    """Claim and run every unsettled run of ``plan`` until none is left; runs that other workers
+    hold are waited for, and taken over when their heartbeat stops for ``plan.timeout`` seconds."""
+    waiting: set[str] = set()
+    while todo := plan.unsettled():
+        held = []
+        for run in todo:
+            claim = plan.claim(run).acquire(worker, plan.timeout)
+            if claim is None:
+                held.append(run)
+                continue
+            try:
+                if plan.settled(run):  # another worker finished it between our look and our claim
+                    continue
+                if claim.taken_from:
+                    print(f"{prefix}{plan.where(run)}: taken over from {claim.taken_from.get('name')} "
+                          f"on {claim.taken_from.get('host')} (no heartbeat for over {plan.timeout:g} s)")
+                print(f"{prefix}{plan.where(run)}")
+                claim.heartbeat(heartbeat_interval(plan.timeout))
+                _run_one(plan, run, runner or run_experiment, data_cache)
+            finally:
+                claim.release()
+            if after_run:
+                after_run()
+        if len(held) == len(todo):  # nothing left but runs other workers hold
+            _say_waiting(plan, held, waiting, prefix)
+            time.sleep(min(2.0, heartbeat_interval(plan.timeout)))
+
+
+def _say_waiting(plan: SweepPlan, held: list[PlannedRun], waiting: set, prefix: str) -> None:
+    for run in held:
+        holder = plan.claim(run).holder(plan.timeout)
+        if holder is not None and run.name not in waiting:
+            waiting.add(run.name)
+            print(f"{prefix}{plan.where(run)}: running on {holder.get('name')} ({holder.get('host')}); waiting "
+                  f"(taken over if its heartbeat stops for {plan.timeout:g} s)", flush=True)
+
+
+def _run_one(plan: SweepPlan, planned: PlannedRun, runner, data_cache: dict) -> None:
+    """Train one run; a failure is recorded in its folder, an interrupt too (and stops the sweep)."""
+    run = plan.folder(planned)
     try:
+        splits, _ = _splits(planned.config, data_cache)
         run.start()
-        row = runner(config, run.path, splits, verbose=verbose)
-        run.write_identity(ident)  # only a finished run is compared and skipped on resume
-        return row
+        row = runner(planned.config, run.path, splits, verbose=plan.verbose)
+        if not run.is_done():  # a runner that only returned its row
+            run.write_summary_row(row)
+            run.write_status(DONE)
+        run.write_identity(planned.ident)  # only a finished run is compared and skipped on resume
     except KeyboardInterrupt:
-        run.write_status(INTERRUPTED)
-        write_summary(rows + [_failed_row(config, run, INTERRUPTED, "KeyboardInterrupt")], sweep)
-        print(f"interrupted; finished runs are kept in {sweep.summary_csv}; rerun to resume")
+        run.write_status(INTERRUPTED, "KeyboardInterrupt")
+        write_plan_summary(plan)
+        print(f"interrupted; finished runs are kept in {plan.sweep.summary_csv}; rerun to resume")
         raise
     except Exception as err:  # a failed run must not stop the sweep
-        return _failed(config, run, err, sweep, rows, where)
+        _failed(planned.config, run, err, plan.where(planned))
 
 
-def _failed(config, run: RunFolder, err: Exception, sweep, rows, where, record: bool = True) -> dict:
+def _refresh(plan: SweepPlan) -> None:
+    frame = write_plan_summary(plan)
+    plot_sweep_folder(plan.sweep, frame.to_dict("records"))
+
+
+def _failed(config, run: RunFolder, err: Exception, where, record: bool = True) -> dict:
     line = _error_line(err)
     if record:
         run.write_status(FAILED, line)
         run.write_error(traceback.format_exc())
     hint = "" if isinstance(err, TfbertError) or not record else f" (traceback in {run.error_file})"
     print(f"{where} FAILED: {line}{hint}")
-    return _failed_row(config, run, FAILED, line)
+    return failed_row(config, run.name, FAILED, line)
 
 
-def _report(frame: pd.DataFrame, sweep: SweepFolder, rows: list[dict], figure: Path | None) -> None:
+def _report(frame: pd.DataFrame, plan: SweepPlan, figure: Path | None) -> None:
+    sweep = plan.sweep
     show = [c for c in ("run", "status", "best_val_accuracy", "best_epoch", "test_accuracy",
                         "train_time_s", "examples_per_s", "error") if c in frame]
     print("\n" + frame[show].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    left = [r.name for r in plan.unsettled()]
+    if left:
+        print(f"\n{len(left)} run(s) not finished: {', '.join(left)}; rerun the same command to resume them")
     print(f"\nsummary: {sweep.summary_csv}")
     if figure:
         print(f"validation curves of all runs: {figure}")
-    for row in rows:
+    for row in frame.to_dict("records"):
         if row.get("status") == DONE:
             print(f"curves: {sweep.run(row['run']).curves}")
