@@ -197,7 +197,15 @@ def _worker_died(plan, slot: Slot, pid: int, code: int, log: Path) -> None:
         print(f"{slot.name} (pid {pid}) {why} while running {plan.where(run)}; recorded as failed "
               f"(log: {log})", flush=True)
     if not held:
-        print(f"{slot.name} (pid {pid}) {why}; see its log {log}", flush=True)
+        print(f"{slot.name} (pid {pid}) {why}{_last_line(log)}; see its log {log}", flush=True)
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return f" ({lines[-1].strip()[:200]})" if lines else ""
 
 
 def _held_by(data: dict | None, pid: int) -> bool:
@@ -206,8 +214,11 @@ def _held_by(data: dict | None, pid: int) -> bool:
 
 def _stop(procs: dict) -> None:
     """Ctrl-C: each worker records its run as interrupted (as a one-process sweep does) and ends."""
+    deadline = time.time() + 5  # Ctrl-C in a terminal reached them too; a second one would cut their cleanup
     for _, proc, _ in procs.values():
-        if proc.poll() is None:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)
     for slot, proc, _ in procs.values():
         try:
