@@ -136,6 +136,7 @@ def run_workers(plan, slots: list[Slot], runner, plugins, on_change: Callable[[]
     except KeyboardInterrupt:
         _stop(procs)
         on_change()
+        print(f"interrupted; finished runs are kept in {plan.sweep.summary_csv}; rerun to resume", flush=True)
         raise
     finally:
         job_path.unlink(missing_ok=True)
