@@ -16,7 +16,9 @@ A run folder (one training run, see ``tfbert.experiment``)::
     error.txt                   the traceback of a failed run
 
 A sweep folder holds one run folder per run, ``summary.csv`` (one row per
-run) and ``sweep_curves.png`` (every run's validation curves).
+run) and ``sweep_curves.png`` (every run's validation curves); hidden,
+``.claims/`` (which worker holds which run, ``tfbert.claims``) and
+``.workers/`` (the logs of ``--workers`` processes, ``tfbert.workers``).
 
 Files are written atomically (``tfbert.files``), so a run killed while
 writing leaves the previous version or none, never half a file.
