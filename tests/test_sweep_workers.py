@@ -183,3 +183,30 @@ def test_more_workers_than_cores_is_one_line(tiny_models, toy_csvs, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and f"--workers {cores + 1} is more than the {cores} CPU core(s)" in err
     assert err.count("\n") == 1 and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("chief", [True, False])
+def test_multi_worker_strategy_goes_through_the_runs_in_step(tiny_models, toy_csvs, tmp_path, monkeypatch, chief):
+    """Under --strategy multi_worker every machine trains every run, together: no claims, the chief writes."""
+    from types import SimpleNamespace
+
+    import tfbert.distribute
+    from tfbert.config import resolve, run_name
+    from tfbert.errors import ConfigError
+    from tfbert.sweep import run_sweep
+
+    monkeypatch.setattr(tfbert.distribute, "placement", lambda name, timeout=300.0: SimpleNamespace(is_chief=chief),
+                        raising=False)
+    calls = []
+
+    def counted(config, run_dir, splits, verbose=0):
+        calls.append(config.seed)
+        return quick_runner(config, run_dir, splits) if chief else {"run": Path(run_dir).name, "status": "worker"}
+
+    configs = _configs(toy_csvs, tmp_path / "s", strategy="multi_worker")
+    ClaimFile(tmp_path / "s", run_name(resolve(configs[0]))).acquire(_other_worker(), 60.0)  # ignored in step
+    frame = run_sweep(configs, runner=counted)
+    assert calls == [1, 2, 3] and list(frame["status"]) == ["done"] * 3
+    assert (tmp_path / "s" / "summary.csv").exists() == chief
+    with pytest.raises(ConfigError, match="--workers 2 and --strategy multi_worker do not mix"):
+        run_sweep(_configs(toy_csvs, tmp_path / "t", strategy="multi_worker", workers=2), runner=counted)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from tfbert.claims import Worker, heartbeat_interval
 from tfbert.config import RunConfig, identity, identity_hash, resolve, run_name, validate, varying_settings
-from tfbert.errors import TfbertError
+from tfbert.errors import ConfigError, TfbertError
 from tfbert.experiment import data_fingerprint, load_splits, run_experiment
 from tfbert.files import check_writable_dir
 from tfbert.runs import DONE, FAILED, INTERRUPTED, RunFolder, SweepFolder
@@ -69,7 +69,7 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
     varying = varying_settings(configs)  # as given: a head's own defaults do not count as varied
     configs = [validate(resolve(c)) for c in configs]  # every setting checked before any work
     workers = configs[0].workers if workers is None else workers
-    slots = _slots(workers)  # a bad --workers fails before any folder is written
+    slots = _slots(workers, configs[0].strategy)  # a bad --workers fails before any folder is written
     sweep = SweepFolder(check_writable_dir(sweep_dir or configs[0].output_dir, "--output-dir"))
     plan = SweepPlan(sweep.path, [], configs[0].resume if resume is None else resume, folder_clock(sweep.path),
                      configs[0].worker_timeout, verbose)
@@ -81,7 +81,12 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
     for run in plan.runs:
         if run.ident is not None and plan.resume and plan.settled(run):
             print(f"{plan.where(run)}: finished earlier with the same settings and data, skipped")
-    if workers > 1:
+    if configs[0].strategy == "multi_worker":
+        alongside = _lockstep(plan, runner or run_experiment, data_cache)
+        if alongside is not None:  # a non-chief worker: its own account; the chief writes summary.csv
+            print(f"trained every run alongside the chief, which writes {sweep.summary_csv}")
+            return pd.DataFrame(alongside, columns=["run", "status", "error"])
+    elif workers > 1:
         from tfbert.workers import run_workers
 
         run_workers(plan, slots, runner, plugins, on_change=lambda: write_plan_summary(plan))
@@ -92,9 +97,12 @@ def run_sweep(configs: list[RunConfig], sweep_dir: str | Path | None = None, res
     return frame
 
 
-def _slots(workers: int):
+def _slots(workers: int, strategy: str):
     if workers <= 1:
         return []
+    if strategy == "multi_worker":
+        raise ConfigError(f"--workers {workers} and --strategy multi_worker do not mix: the machines in $TF_CONFIG "
+                          f"train each run together; pass --workers 1")
     from tfbert.workers import worker_slots
 
     return worker_slots(workers)
@@ -165,6 +173,32 @@ def work_through(plan: SweepPlan, worker: Worker, runner, data_cache: dict, afte
         if len(held) == len(todo):  # nothing left but runs other workers hold
             _say_waiting(plan, held, waiting, prefix)
             time.sleep(min(2.0, heartbeat_interval(plan.timeout)))
+
+
+def _lockstep(plan: SweepPlan, runner, data_cache: dict) -> list[dict] | None:
+    """--strategy multi_worker: the machines of $TF_CONFIG train each run together, so every one
+    goes through the same runs in grid order, unclaimed; only the chief writes the run folders.
+    Returns None on the chief, else this worker's rows (run, status, error)."""
+    from tfbert.distribute import placement
+
+    todo = plan.unsettled()  # read before the cluster assembles: until then the chief writes nothing
+    config = plan.runs[0].config
+    chief = placement(config.strategy, config.worker_timeout).is_chief
+    rows = []
+    for run in todo:
+        print(plan.where(run))
+        if chief:
+            _run_one(plan, run, runner, data_cache)
+            _refresh(plan)
+            continue
+        try:
+            splits, _ = _splits(run.config, data_cache)
+            runner(run.config, plan.folder(run).path, splits, verbose=plan.verbose)
+            rows.append({"run": run.name, "status": DONE, "error": ""})
+        except Exception as err:  # noqa: BLE001 - the chief records the run; this worker goes on with the grid
+            print(f"{plan.where(run)} FAILED on this worker: {_error_line(err)}")
+            rows.append({"run": run.name, "status": FAILED, "error": _error_line(err)})
+    return None if chief else rows
 
 
 def _say_waiting(plan: SweepPlan, held: list[PlannedRun], waiting: set, prefix: str) -> None:
