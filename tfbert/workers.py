@@ -186,8 +186,8 @@ def _worker_died(plan, slot: Slot, pid: int, code: int, log: Path) -> None:
     me = Worker.here(f"launcher:{os.getpid()}")
     held = [run for run in plan.runs if _held_by(plan.claim(run).read(), pid)]
     for run in held:
-        data = plan.claim(run).read()
-        token = plan.claim(run).replace(data["token"], me, HELD)
+        generation = (plan.claim(run).read() or {}).get("token")
+        token = plan.claim(run).replace(str(generation), me, HELD) if generation else None
         if token is None:  # another worker took it over first: it runs again there
             continue
         folder = plan.folder(run)
