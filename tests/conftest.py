@@ -42,6 +42,14 @@ def tiny_hf_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def no_dropout_hf(tmp_path_factory):
+    """A tiny HF BERT without dropout: TF's random ops restart in every process, so only a
+    dropout-free model trains bit for bit alike in two processes (resumed, or distributed)."""
+    from tfbert.testing import make_tiny_hf_bert
+    return make_tiny_hf_bert(tmp_path_factory.mktemp("nodrop"), dropout=0.0)
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tiny_hub_dir, tiny_hf_dir):
     """Registers the tiny encoders under names, as a user's YAML entry would."""
     import tfbert

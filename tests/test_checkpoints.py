@@ -1,6 +1,5 @@
 """Checkpoints during a run: a killed run resumes to the result of an uninterrupted one."""
 
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from tfbert import checkpoints
 from tfbert.config import RunConfig
 from tfbert.experiment import run_experiment
 from tfbert.pipeline import epoch_batches
-from tfbert.testing import make_tiny_hf_bert, toy_texts
+from tfbert.testing import toy_texts
 from tfbert.training import make_dataset, train_classifier
 
 
@@ -34,18 +33,6 @@ def test_each_epochs_order_depends_only_on_seed_and_epoch():
     stream = _batches(first.stream(3, start_epoch=1, skip=4))
     assert stream == _batches(first.epoch(1))[4:] + _batches(first.epoch(2))
     assert len(_batches(first.epoch(0))) == first.steps
-
-
-@pytest.fixture(scope="module")
-def no_dropout_hf(tmp_path_factory):
-    """A tiny HF BERT without dropout: TF's random ops restart in a new process, so only a
-    dropout-free model can be compared bit for bit across a kill."""
-    folder = make_tiny_hf_bert(tmp_path_factory.mktemp("nodrop"))
-    config_file = os.path.join(folder, "config.json")
-    config = json.load(open(config_file))
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    json.dump(config, open(config_file, "w"))
-    return folder
 
 
 _KILLED_RUN = textwrap.dedent("""

@@ -30,3 +30,7 @@ class DataError(TfbertError, ValueError):
 
 class ExportError(TfbertError, RuntimeError):
     """A model that cannot be exported the way that was asked."""
+
+
+class WorkerError(TfbertError, RuntimeError):
+    """A distributed run lost a worker, or its cluster never assembled."""

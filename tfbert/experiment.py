@@ -22,7 +22,8 @@ import tf_keras as keras
 from tfbert import data as tfdata
 from tfbert import checkpoints, encoder_cache
 from tfbert.config import RunConfig, identity, resolve, validate
-from tfbert.errors import ConfigError, DataError
+from tfbert.distribute import Placement, placement
+from tfbert.errors import ConfigError, DataError, WorkerError
 from tfbert.export import export_classifier
 from tfbert.metrics import classification_report, save_report
 from tfbert.models import create_classifier, create_preprocessor
@@ -179,17 +180,19 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
                    verbose: int | str = "auto") -> dict:
     """Train and evaluate one configuration; write every output into ``run_dir``.
 
+    Under ``--strategy multi_worker`` only the chief writes ``run_dir``; the
+    other workers train alongside it (``_train_alongside``).
+
     Returns the run's summary row (settings, best validation accuracy and its
     epoch, test accuracy, train time, examples/second).
     """
     config = validate(resolve(config))
+    place = placement(config.strategy, config.worker_timeout)
+    if not place.is_chief:
+        return _train_alongside(config, run_dir, splits, verbose, place)
     folder = RunFolder(run_dir).start()
     splits = splits or load_splits(config)
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(config.seed)
-
-    model, settings = build(config, splits)
+    model, settings = _fresh_model(config, splits, place)
     folder.write_config(settings)
     summary = tfdata.summarize(splits.train, tokenizer=_token_counter(model), seq_length=model.seq_length)
     folder.write_data_summary({**summary.to_dict(), "cleaning": splits.clean_report})
@@ -198,12 +201,13 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
 
     checkpoint_dir = folder.path / checkpoints.DIRNAME
     result = fit(model, config, splits, verbose, logs_dir=folder.logs_dir if config.tensorboard else None,
-                 checkpoint_dir=checkpoint_dir, identity={**identity(config), "data": data_fingerprint(config, splits)})
+                 checkpoint_dir=checkpoint_dir, identity=_run_identity(config, splits), place=place)
     folder.write_history(result.history)
     if result.step_scores:
         folder.write_steps(pd.DataFrame(result.step_scores))
     plot_history(result.history, folder.curves, title=f"{config.model} / {config.head}")
-    row = summary_row(folder, config, model, splits, result)
+    row = {**summary_row(folder, config, model, splits, result), "strategy": place.name, "replicas": place.replicas}
+    model = _undistributed(model, config, splits, place)
     metrics = test(model, config, splits, folder)
     if metrics is not None:
         row.update(test_accuracy=metrics["accuracy"], test_f1_macro=metrics["f1_macro"])
@@ -216,6 +220,50 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     checkpoints.clear(checkpoint_dir)  # they exist to resume this run, which is now done
     print(f"run {folder.name}: wrote history, curves, metrics and model to {folder.path}")
     return row
+
+
+def _run_identity(config: RunConfig, splits: Splits) -> dict:
+    return {**identity(config), "data": data_fingerprint(config, splits)}
+
+
+def _fresh_model(config: RunConfig, splits: Splits, place: Placement):
+    """The run's model, built from a clean Keras session under the run's strategy."""
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(config.seed)
+    with place.scope():
+        model, settings = build(config, splits)
+    return model, {**settings, "strategy": place.name, "replicas": place.replicas}
+
+
+def _undistributed(model, config: RunConfig, splits: Splits, place: Placement):
+    """The trained model outside any strategy, for testing and export: the same model
+    rebuilt plainly with the trained weights, so exports look alike however a run trained."""
+    if place.strategy is None:
+        return model
+    with Placement("none", None).scope():
+        plain, _ = build(dataclasses.replace(config, seq_length=model.seq_length), splits)
+    plain.set_weights(model.get_weights())
+    return plain
+
+
+def _train_alongside(config: RunConfig, run_dir, splits, verbose, place: Placement) -> dict:
+    """A non-chief worker's part of a run: the same training, its files in a temporary folder.
+
+    Resuming reads the chief's checkpoints (``run_dir`` must be on a shared filesystem)."""
+    import shutil
+    import tempfile
+
+    splits = splits or load_splits(config)
+    model, _ = _fresh_model(config, splits, place)
+    with tempfile.TemporaryDirectory(prefix="tfbert_worker_") as tmp:
+        chief_checkpoints = Path(run_dir) / checkpoints.DIRNAME
+        if config.resume and chief_checkpoints.is_dir():
+            shutil.copytree(chief_checkpoints, Path(tmp) / checkpoints.DIRNAME)
+        fit(model, config, splits, verbose, checkpoint_dir=Path(tmp) / checkpoints.DIRNAME,
+            identity=_run_identity(config, splits), place=place)
+    print(f"worker {place.task}: trained {Path(run_dir).name} alongside the chief, which writes its folder")
+    return {"run": Path(run_dir).name, "status": "worker", "task": place.task}
 
 
 def build(config: RunConfig, splits: Splits):
@@ -246,7 +294,8 @@ class FitResult:
 
 
 def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
-        logs_dir: Path | None = None, checkpoint_dir: Path | None = None, identity: dict | None = None) -> FitResult:
+        logs_dir: Path | None = None, checkpoint_dir: Path | None = None, identity: dict | None = None,
+        place: Placement | None = None) -> FitResult:
     """Tokenize, batch and train; the time covers tokenizing and, for frozen encoders, the one encoder pass.
 
     With ``checkpoint_dir`` the training state is saved there (every epoch, and every
@@ -264,6 +313,29 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
     if has_valid:
         valid_ds = make_dataset(model, splits.valid["text"], label_ids(splits.valid, splits.class_names),
                                 batch_size=max(config.batch_size, 64), **options)
+    callbacks, best, steps = _callbacks(config, model, valid_ds, logs_dir)
+    try:
+        history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
+                                   learning_rate=config.learning_rate, warmup_ratio=config.warmup_ratio,
+                                   warmup_steps=config.warmup_steps,
+                                   weight_decay=config.weight_decay, clip_norm=config.clip_norm,
+                                   callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile,
+                                   part="head" if cached else "core", examples_per_epoch=len(splits.train),
+                                   accumulation_steps=config.accumulation_steps, checkpoint_dir=checkpoint_dir,
+                                   save_every_steps=config.save_every_steps, keep_checkpoints=config.keep_checkpoints,
+                                   resume=config.resume, identity=identity)
+    except tf.errors.OpError as err:
+        if place is None or place.name != "multi_worker":
+            raise
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise WorkerError(f"a worker of the cluster failed during training ({type(err).__name__}: {first}); rerun "
+                          f"the same command on every machine to continue from the last checkpoint") from None
+    return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
+                     best.best_epoch if best else None, steps.rows if steps else [])
+
+
+def _callbacks(config: RunConfig, model, valid_ds, logs_dir):
+    """(callbacks, best-weights keeper or None, step evaluation or None) for a run's settings."""
     callbacks = []
     if config.early_stopping and valid_ds is not None:
         callbacks.append(ResumableEarlyStopping(monitor="val_loss", patience=config.early_stopping))
@@ -278,17 +350,7 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
     if logs_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs_dir), write_graph=False, profile_batch=0,
                                                      update_freq=config.log_every_steps or "epoch"))
-    history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
-                               learning_rate=config.learning_rate, warmup_ratio=config.warmup_ratio,
-                               warmup_steps=config.warmup_steps,
-                               weight_decay=config.weight_decay, clip_norm=config.clip_norm,
-                               callbacks=callbacks, verbose=verbose, jit_compile=config.jit_compile,
-                               part="head" if cached else "core", examples_per_epoch=len(splits.train),
-                               accumulation_steps=config.accumulation_steps, checkpoint_dir=checkpoint_dir,
-                               save_every_steps=config.save_every_steps, keep_checkpoints=config.keep_checkpoints,
-                               resume=config.resume, identity=identity)
-    return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
-                     best.best_epoch if best else None, steps.rows if steps else [])
+    return callbacks, best, steps
 
 
 def summary_row(folder: RunFolder, config: RunConfig, model, splits: Splits, result: FitResult) -> dict:

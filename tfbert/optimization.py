@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tensorflow as tf
 from official.nlp import optimization as nlp_optimization
 
 from tfbert.errors import ConfigError
@@ -37,8 +38,37 @@ def create_optimizer(learning_rate: float, train_steps: int, warmup_ratio: float
     # create_optimizer hard-codes decay 0.01 and clipping 1.0; both are read at
     # apply time, so setting the attributes makes them parameters.
     optimizer.weight_decay_rate = weight_decay
-    optimizer.gradient_clip_norm = clip_norm if clip_norm else 0.0
+    # Clip as a gradient transformer, which Keras applies after the replicas' gradients
+    # are summed: AdamWeightDecay's own clipping acts on each replica's gradient before
+    # the sum (as TF1 BERT did), so N replicas would not update as one device does.
+    optimizer.gradient_clip_norm = 0.0
+    optimizer.gradient_transformers = [clip_by_true_global_norm(clip_norm)] if clip_norm else []
     return optimizer
+
+
+def clip_by_true_global_norm(clip_norm: float):
+    """A Keras gradient transformer: clip all gradients to a global norm of ``clip_norm``.
+
+    An embedding's gradient arrives as slices with one row per token occurrence;
+    ``tf.clip_by_global_norm`` would take the norm of those rows, not of the
+    gradient they sum to, and a gradient summed over replicas arrives grouped
+    otherwise. Summing repeated rows first clips by the gradient's own norm (as
+    PyTorch's ``clip_grad_norm_`` does), the same on one device and on many.
+    """
+    def transform(grads_and_vars):
+        grads, variables = zip(*grads_and_vars)
+        clipped, _ = tf.clip_by_global_norm([_summed_rows(g) for g in grads], clip_norm)
+        return list(zip(clipped, variables))
+
+    return transform
+
+
+def _summed_rows(grad):
+    if not isinstance(grad, tf.IndexedSlices):
+        return grad
+    rows, position = tf.unique(grad.indices)
+    values = tf.math.unsorted_segment_sum(grad.values, position, tf.shape(rows)[0])
+    return tf.IndexedSlices(values, rows, grad.dense_shape)
 
 
 def current_learning_rate(optimizer) -> float:

@@ -53,8 +53,12 @@ def toy_texts(n: int = 64, num_classes: int = 2, seed: int = 0):
 
 
 def make_tiny_hf_bert(folder: str | os.PathLike, hidden_size: int = 32, num_layers: int = 2,
-                      num_heads: int = 2, max_positions: int = 128, seed: int = 0) -> str:
-    """A random tiny BERT saved with ``save_pretrained`` (weights + tokenizer)."""
+                      num_heads: int = 2, max_positions: int = 128, seed: int = 0, dropout: float = 0.1) -> str:
+    """A random tiny BERT saved with ``save_pretrained`` (weights + tokenizer).
+
+    ``dropout=0`` makes training deterministic across processes (TF's random
+    ops restart in each), for tests that compare runs bit for bit.
+    """
     import tensorflow as tf
     from transformers import BertConfig, BertTokenizerFast, TFBertModel
 
@@ -64,7 +68,8 @@ def make_tiny_hf_bert(folder: str | os.PathLike, hidden_size: int = 32, num_laye
     tf.random.set_seed(seed)
     config = BertConfig(vocab_size=len(toy_vocab()), hidden_size=hidden_size,
                         num_hidden_layers=num_layers, num_attention_heads=num_heads,
-                        intermediate_size=hidden_size * 2, max_position_embeddings=max_positions)
+                        intermediate_size=hidden_size * 2, max_position_embeddings=max_positions,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     model = TFBertModel(config)
     model(model.dummy_inputs)
     model.save_pretrained(folder)

@@ -56,11 +56,16 @@ def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: f
     updates = -(-train_steps // accumulation_steps)
     optimizer = create_optimizer(learning_rate, updates, warmup_ratio=warmup_ratio, warmup_steps=warmup_steps,
                                  weight_decay=weight_decay, clip_norm=clip_norm)
-    loss, metric = loss_and_metric(model.num_classes)
     target = model.part(part)
-    if accumulation_steps != 1:
-        target = GradientAccumulation(target, accumulation_steps)
-    target.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
+    with target.distribute_strategy.scope():  # metrics and accumulated sums belong to the model's strategy
+        loss, metric = loss_and_metric(model.num_classes)
+        if accumulation_steps != 1:
+            if tf.distribute.has_strategy():
+                raise ConfigError("--accumulation-steps needs the default strategy: tf.distribute cannot apply an "
+                                  "update inside a conditional step; under a strategy raise --batch-size instead "
+                                  "(the replicas share it)")
+            target = GradientAccumulation(target, accumulation_steps)
+        target.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
     return target
 
 
@@ -281,9 +286,9 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
                                 accumulation_steps=accumulation_steps)
     callbacks = [EpochStats(examples_per_epoch), *(callbacks or [])]
     if checkpoint_dir is None:
-        by_epoch = isinstance(train_ds, EpochBatches)
-        return target.fit(train_ds.stream(epochs) if by_epoch else train_ds, validation_data=valid_ds, epochs=epochs,
-                          callbacks=callbacks, verbose=verbose, steps_per_epoch=steps if by_epoch else None)
+        data = train_ds.stream(epochs) if isinstance(train_ds, EpochBatches) else train_ds.repeat(epochs)
+        return target.fit(_replicated(target, data), validation_data=valid_ds, epochs=epochs, callbacks=callbacks,
+                          verbose=verbose, steps_per_epoch=steps)
     saver = _checkpointing(checkpoint_dir, steps, save_every_steps, keep_checkpoints, resume, identity, callbacks)
     return _fit_resumable(target, train_ds, valid_ds, epochs, steps, [callbacks[0], saver.logs_fixer,
                                                                       *callbacks[1:], saver], saver, verbose)
@@ -295,10 +300,18 @@ def _fit_resumable(target, train_ds, valid_ds, epochs, steps, callbacks, saver, 
     start_epoch, skip = (start.epoch, start.step) if start else (0, 0)
     if start_epoch >= epochs:  # killed after training: the last checkpoint holds the finished weights
         return _finished_history(target, callbacks, saver)
-    data = _resumed_stream(train_ds, epochs, start_epoch, skip)
+    data = _replicated(target, _resumed_stream(train_ds, epochs, start_epoch, skip))
     history = target.fit(data, validation_data=valid_ds, epochs=epochs, initial_epoch=start_epoch,
                          steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
     return _with_earlier_epochs(history, saver)
+
+
+def _replicated(target, data: tf.data.Dataset):
+    """``data`` as ``fit`` takes it under the model's strategy (``tfbert.distribute.split_batches``)."""
+    from tfbert.distribute import split_batches
+
+    strategy = target.distribute_strategy
+    return split_batches(strategy, data) if strategy.num_replicas_in_sync > 1 else data
 
 
 def _steps_per_epoch(train_ds) -> int:

@@ -1,0 +1,110 @@
+"""tf.distribute: MultiWorkerMirroredStrategy on localhost trains like one process; bad clusters fail clearly."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tfbert.distribute import _check_port_free, read_tf_config
+from tfbert.errors import ConfigError
+
+_TRAIN = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tfbert
+    from tfbert.distribute import placement
+    from tfbert.testing import toy_texts
+    from tfbert.training import make_dataset, train_classifier
+
+    encoder, strategy, out = sys.argv[1:4]
+    place = placement(strategy, join_timeout=120)  # first: before any TensorFlow op
+    tfbert.register_model(name="tiny-nodrop", backend="huggingface", encoder=encoder, max_seq_length=128)
+    import tf_keras as keras
+    keras.utils.set_random_seed(0)
+    with place.scope():
+        model = tfbert.create_classifier("tiny-nodrop", head="dense", seq_length=16, dropout=0.0)
+    texts, labels = toy_texts(64, seed=4)
+    texts = [" ".join(t.split()[:3] * 2) for t in texts]  # one length: every batch full, split evenly
+    ds = make_dataset(model, texts, labels, batch_size=8, shuffle=True, seed=1, by_epoch=True)
+    history = train_classifier(model, ds, epochs=2, learning_rate=1e-3, verbose=0)
+    np.savez(out + ".npz", *model.core.get_weights())
+    json.dump({"loss": history.history["loss"], "replicas": place.replicas, "chief": place.is_chief}, open(out + ".json", "w"))
+""")
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _env(tf_config=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    return env
+
+
+def _cluster(ports, index):
+    return {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+
+
+def test_two_workers_train_alike_and_like_one_process(no_dropout_hf, tmp_path):
+    ports = _free_ports(2)
+    workers = [subprocess.Popen([sys.executable, "-c", _TRAIN, no_dropout_hf, "multi_worker", str(tmp_path / f"w{i}")],
+                                env=_env(_cluster(ports, i)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for i in range(2)]
+    single = subprocess.run([sys.executable, "-c", _TRAIN, no_dropout_hf, "auto", str(tmp_path / "one")],
+                            env=_env(), capture_output=True, text=True, timeout=400)
+    outputs = [w.communicate(timeout=400)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs[0][-3000:] + outputs[1][-3000:]
+    assert single.returncode == 0, single.stderr[-3000:]
+    runs = {name: json.load(open(tmp_path / f"{name}.json")) for name in ("w0", "w1", "one")}
+    assert runs["w0"]["replicas"] == 2 and runs["w0"]["chief"] and not runs["w1"]["chief"]
+    weights = {name: np.load(tmp_path / f"{name}.npz") for name in ("w0", "w1", "one")}
+    for key in weights["w0"].files:  # the all-reduce leaves both workers with the same model
+        np.testing.assert_array_equal(weights["w0"][key], weights["w1"][key])
+        np.testing.assert_allclose(weights["w0"][key], weights["one"][key], atol=1e-5)
+    np.testing.assert_allclose(runs["w0"]["loss"], runs["one"]["loss"], atol=1e-4)
+    assert runs["one"]["loss"][-1] < runs["one"]["loss"][0]
+
+
+def test_a_worker_that_never_joins_times_out_with_a_clear_message(tmp_path):
+    script = "from tfbert.distribute import placement\nplacement('multi_worker', join_timeout=3)\nprint('joined')\n"
+    proc = subprocess.run([sys.executable, "-c", script], env=_env(_cluster(_free_ports(2), 0)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "joined" not in proc.stdout
+    assert ("tfbert: error: the workers of $TF_CONFIG did not all join within 3 s; start the same command on every "
+            "machine listed") in proc.stderr
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "needs $TF_CONFIG"),
+    ("{not json", "$TF_CONFIG is malformed"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "$TF_CONFIG is malformed"),
+    ('{"cluster": {"worker": ["a:1", "nohost"]}, "task": {"type": "worker", "index": 0}}',
+     "cluster.worker has 'nohost', not host:port"),
+])
+def test_malformed_tf_config_is_a_one_line_error(text, message):
+    with pytest.raises(ConfigError, match=message.replace("$", r"\$").replace(".", r"\.")) as info:
+        read_tf_config(text)
+    assert "\n" not in str(info.value)
+
+
+def test_a_port_in_use_is_named():
+    with socket.socket() as held:
+        held.bind(("", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {port} of this worker .* is in use"):
+            _check_port_free(f"localhost:{port}")
