@@ -108,3 +108,33 @@ def test_a_port_in_use_is_named():
         port = held.getsockname()[1]
         with pytest.raises(ConfigError, match=f"port {port} of this worker .* is in use"):
             _check_port_free(f"localhost:{port}")
+
+
+def test_tfbert_train_on_two_workers_writes_one_run_folder_from_the_chief(no_dropout_hf, tmp_path):
+    import pandas as pd
+
+    from tfbert.testing import toy_texts
+
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(f"models:\n  - name: tiny-nodrop\n    backend: huggingface\n    encoder: {no_dropout_hf}\n"
+                        f"    langs: [en]\n    cased: false\n    description: test\n")
+    texts, labels = toy_texts(48, seed=5)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "tfbert.cli", "--registry", str(registry), "train", "--model", "tiny-nodrop",
+               "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "train.csv"), "--epochs", "2",
+               "--batch-size", "8", "--seq-length", "16", "--learning-rate", "1e-3", "--strategy", "multi_worker",
+               "--save-every-steps", "3", "--output-dir", str(out), "--worker-timeout", "120", "--verbose", "0"]
+    ports = _free_ports(2)
+    workers = [subprocess.Popen(command, env=_env(_cluster(ports, i)), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, cwd=tmp_path) for i in range(2)]
+    outputs = [w.communicate(timeout=400)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "alongside the chief" in outputs[1] and "alongside the chief" not in outputs[0]
+    runs = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert len(runs) == 1
+    row = json.loads((runs[0] / "summary_row.json").read_text())
+    assert row["strategy"] == "multi_worker" and row["replicas"] == 2 and row["epochs_run"] == 2
+    assert (runs[0] / "model" / "saved_model.pb").exists() and (runs[0] / "test_metrics.json").exists()
+    assert not (runs[0] / "checkpoints").exists()
+    assert len(pd.read_csv(out / "summary.csv")) == 1
