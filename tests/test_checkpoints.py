@@ -83,6 +83,8 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(no_dropout_hf, tmp_pat
     for key in ("test_accuracy", "best_epoch", "restored_epoch", "best_val_accuracy"):
         assert resumed[key] == whole[key], key
     assert not (killed / checkpoints.DIRNAME).exists()  # a finished run keeps its result, not its checkpoints
+    # TensorBoard: the resumed process continued the killed one's curves instead of wiping them
+    assert len(list((killed / "logs" / "train").glob("events.out.tfevents.*"))) == 2
 
 
 def _fit(model, directory, texts, labels, **kwargs):

@@ -28,8 +28,7 @@ _TRAIN = textwrap.dedent("""
     keras.utils.set_random_seed(0)
     with place.scope():
         model = tfbert.create_classifier("tiny-nodrop", head="dense", seq_length=16, dropout=0.0)
-    texts, labels = toy_texts(64, seed=4)
-    texts = [" ".join(t.split()[:3] * 2) for t in texts]  # one length: every batch full, split evenly
+    texts, labels = toy_texts(int(sys.argv[4]), seed=4)  # 57 = 7 x 8 + 1: an odd last batch, one replica empty
     ds = make_dataset(model, texts, labels, batch_size=8, shuffle=True, seed=1, by_epoch=True)
     history = train_classifier(model, ds, epochs=2, learning_rate=1e-3, verbose=0)
     np.savez(out + ".npz", *model.core.get_weights())
@@ -61,10 +60,11 @@ def _cluster(ports, index):
 
 def test_two_workers_train_alike_and_like_one_process(no_dropout_hf, tmp_path):
     ports = _free_ports(2)
-    workers = [subprocess.Popen([sys.executable, "-c", _TRAIN, no_dropout_hf, "multi_worker", str(tmp_path / f"w{i}")],
+    workers = [subprocess.Popen([sys.executable, "-c", _TRAIN, no_dropout_hf, "multi_worker", str(tmp_path / f"w{i}"),
+                                 "57"],
                                 env=_env(_cluster(ports, i)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for i in range(2)]
-    single = subprocess.run([sys.executable, "-c", _TRAIN, no_dropout_hf, "auto", str(tmp_path / "one")],
+    single = subprocess.run([sys.executable, "-c", _TRAIN, no_dropout_hf, "auto", str(tmp_path / "one"), "57"],
                             env=_env(), capture_output=True, text=True, timeout=400)
     outputs = [w.communicate(timeout=400)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs[0][-3000:] + outputs[1][-3000:]
@@ -138,3 +138,57 @@ def test_tfbert_train_on_two_workers_writes_one_run_folder_from_the_chief(no_dro
     assert (runs[0] / "model" / "saved_model.pb").exists() and (runs[0] / "test_metrics.json").exists()
     assert not (runs[0] / "checkpoints").exists()
     assert len(pd.read_csv(out / "summary.csv")) == 1
+
+
+_MIRRORED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tfbert import checkpoints, distribute
+    distribute._PLACEMENTS["mirrored"] = distribute.Placement(
+        "mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))  # two replicas on one CPU
+    import tfbert
+    from tfbert.config import RunConfig
+    from tfbert.experiment import run_experiment
+
+    tfbert.register_model(name="tiny-nodrop", backend="huggingface", encoder=sys.argv[1], max_seq_length=128)
+    if sys.argv[4] == "kill":
+        keep = checkpoints.TrainingCheckpoints.on_train_batch_end
+
+        def kill_mid_epoch(self, batch, logs=None):
+            keep(self, batch, logs)
+            if self._epoch == 1 and batch == 4:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        checkpoints.TrainingCheckpoints.on_train_batch_end = kill_mid_epoch
+    run_experiment(RunConfig(**eval(sys.argv[2])), sys.argv[3], verbose=0)
+""")
+
+
+def test_mirrored_two_replicas_resume_a_killed_run_to_the_same_result(no_dropout_hf, tmp_path):
+    import pandas as pd
+
+    from tfbert.testing import toy_texts
+
+    texts, labels = toy_texts(75, seed=9)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    settings = dict(model="tiny-nodrop", head="cls_bn", train=str(tmp_path / "train.csv"), test=str(tmp_path / "train.csv"),
+                    epochs=3, batch_size=8, seq_length=16, learning_rate=1e-3, save_every_steps=3,
+                    strategy="mirrored", precision="bfloat16", export=False, valid_fraction=0.2)
+
+    def run(folder, mode):
+        return subprocess.run([sys.executable, "-c", _MIRRORED_RUN, no_dropout_hf, repr(settings), str(folder), mode],
+                              env=_env(), capture_output=True, text=True, timeout=400)
+
+    whole = run(tmp_path / "whole", "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert run(tmp_path / "killed", "kill").returncode == -9
+    resumed = run(tmp_path / "killed", "resume")
+    assert resumed.returncode == 0 and "resuming from" in resumed.stdout, resumed.stderr[-3000:]
+    a, b = pd.read_csv(tmp_path / "whole" / "history.csv"), pd.read_csv(tmp_path / "killed" / "history.csv")
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    np.testing.assert_allclose(a[columns].to_numpy(), b[columns].to_numpy(), atol=1e-6)
+    rows = [json.loads((tmp_path / name / "summary_row.json").read_text()) for name in ("whole", "killed")]
+    assert rows[0]["replicas"] == 2 and rows[0]["test_accuracy"] == rows[1]["test_accuracy"]
+    assert np.isfinite(a["val_loss"]).all()  # no replica ever met an empty batch

@@ -44,6 +44,7 @@ class Position:
     history: list = field(default_factory=list)
     metrics: list | None = None
     callbacks: dict = field(default_factory=dict)
+    stopped: bool = False  # early stopping ended the run at ``epoch``
 
 
 def latest(directory: str | Path) -> Position | None:
@@ -57,7 +58,7 @@ def latest(directory: str | Path) -> Position | None:
         raise ConfigError(f"{path} is not a tfbert training checkpoint ({type(err).__name__}); "
                           f"delete {directory} or pass --no-resume to start the run over") from None
     return Position(state["epoch"], state["step"], path, state.get("identity"), state.get("history", []),
-                    state.get("metrics"), state.get("callbacks", {}))
+                    state.get("metrics"), state.get("callbacks", {}), bool(state.get("stopped")))
 
 
 def check_identity(position: Position, identity: dict | None, directory) -> None:
@@ -174,6 +175,7 @@ class TrainingCheckpoints(keras.callbacks.Callback):
         from tfbert.files import json_safe
 
         state = {"epoch": epoch, "step": step, "identity": json_safe(self.identity), "history": self.history,
+                 "stopped": bool(getattr(self.model, "stop_training", False)) and step == 0,
                  "metrics": metrics, "callbacks": {n: cb.checkpoint_state() for n, cb in self.others.items()}}
         self._state.assign(json.dumps(state))
         return self._manager.save(checkpoint_number=epoch * self.steps_per_epoch + step)
@@ -199,13 +201,25 @@ class _ResumedEpochLogs(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self._pending is not None:  # metrics are built by now, holding this batch alone
-            for metric, saved in zip(self.model.metrics, self._pending):
-                for variable, value in zip(metric.variables, saved):
-                    variable.assign_add(tf.cast(value, variable.dtype))
+            self._add_saved_sums(self._pending)
             self._pending = None
             self._results = {}
         if self._results is not None:
             self._results = {m.name: float(m.result()) for m in self.model.metrics}
+
+    def _add_saved_sums(self, saved_metrics) -> None:
+        strategy = self.model.distribute_strategy
+        replicas = strategy.num_replicas_in_sync
+
+        def add():  # under a strategy metric variables sum over replicas and take updates only there
+            for metric, saved in zip(self.model.metrics, saved_metrics):
+                for variable, value in zip(metric.variables, saved):
+                    variable.assign_add(tf.cast(value, variable.dtype) / replicas)
+
+        if replicas > 1:
+            strategy.run(add)
+        else:
+            add()
 
     def on_epoch_end(self, epoch, logs=None):
         if self._results and logs is not None:  # validation has since reset the metrics: use the last batch's

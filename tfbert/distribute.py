@@ -64,7 +64,7 @@ def _make(name: str, join_timeout: float) -> Placement:
         if len(gpus) > 1:
             print(f"strategy auto: {len(gpus)} GPUs visible, training with MirroredStrategy")
             return Placement("mirrored", tf.distribute.MirroredStrategy())
-        return Placement("one_device", None)
+        return Placement("default", None)  # TensorFlow's default strategy: no distribution
     if name == "one_device":
         return Placement(name, tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0"))
     if name == "mirrored":
@@ -166,31 +166,38 @@ def _multi_worker(join_timeout: float) -> Placement:
 
 
 def split_batches(strategy, dataset):
-    """``dataset``'s global batches for ``fit`` under ``strategy``: each batch cut into one part per
-    replica, in row order, so N replicas make the update one device makes with the whole batch.
+    """``dataset``'s global (inputs, labels) batches for ``fit`` under ``strategy``: each batch
+    cut into one part per replica, in row order, so N replicas make the update one device
+    makes with the whole batch, for length-bucketed batches of any shape.
 
-    Keras' own sharding of a dataset would hand whole batches, or rows of every N-th
-    batch, to each worker; cutting each batch keeps the step count and the batch
-    composition of a one-device run, with length-bucketed batches of any shape.
-    A batch whose rows do not divide evenly gives parts one row apart, whose
-    mean losses Keras weights equally.
+    Keras' own sharding would hand whole batches, or rows of every N-th batch, to
+    each worker. Keras averages each replica's mean loss, which weights parts of
+    unequal size (a bucket's last batch) wrongly: every row gets the sample weight
+    ``N * part rows / batch rows``, which makes the sum over replicas the batch's
+    mean loss exactly. A part left empty (fewer rows than replicas) holds the
+    batch's first row with weight 0, so no replica sees an empty batch.
     """
     import tensorflow as tf
 
     replicas = strategy.num_replicas_in_sync
 
+    def part(batch, r):
+        rows = tf.shape(batch[1])[0]
+        lo, hi = rows * r // replicas, rows * (r + 1) // replicas
+        size = hi - lo
+        index = tf.cond(size > 0, lambda: tf.range(lo, hi), lambda: tf.zeros([1], tf.int32))
+        share = tf.cast(replicas * size, tf.float32) / tf.cast(rows, tf.float32)
+        weight = tf.fill(tf.shape(index), share)  # 0 for the stand-in row of an empty part
+        inputs, labels = tf.nest.map_structure(lambda t: tf.gather(t, index), batch)
+        return inputs, labels, weight
+
     def per_pipeline(context):
         local = replicas // context.num_input_pipelines
         first = context.input_pipeline_id * local
 
-        def parts(*batch):
-            rows = tf.shape(tf.nest.flatten(batch)[0])[0]
-
-            def part(r):
-                lo, hi = rows * r // replicas, rows * (r + 1) // replicas
-                return tf.nest.map_structure(lambda t: t[lo:hi], batch)
-
-            return tf.data.Dataset.range(first, first + local).map(lambda r: part(tf.cast(r, tf.int32)))
+        def parts(inputs, labels):
+            return tf.data.Dataset.range(first, first + local).map(
+                lambda r: part((inputs, labels), tf.cast(r, tf.int32)))
 
         return dataset.flat_map(parts)
 

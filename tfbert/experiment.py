@@ -83,14 +83,15 @@ def load_splits(config: RunConfig) -> Splits:
 
 
 def data_fingerprint(config: RunConfig, splits: Splits) -> str:
-    """Changes when the data files or the rows a run uses change: size and mtime of each
-    data file or folder named, and a hash of every split's texts and labels in order."""
+    """Changes when the data files or the rows a run uses change: the size of each data file or
+    folder named, and a hash of every split's texts and labels in order. (Not the modification
+    time: machines of one cluster hold the same files with their own times.)"""
     h = hashlib.sha256()
     for spec in (config.data, config.train, config.valid, config.test):
         path = _named_path(spec)
         if path is not None:
             st = path.stat()
-            h.update(f"{spec}|{st.st_size}|{st.st_mtime_ns}|".encode())
+            h.update(f"{spec}|{st.st_size}|".encode())
     for frame in (splits.train, splits.valid, splits.test):
         if frame is not None:
             for text, label in zip(frame["text"].astype(str), frame["label"].astype(str)):
@@ -190,7 +191,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     place = placement(config.strategy, config.worker_timeout)
     if not place.is_chief:
         return _train_alongside(config, run_dir, splits, verbose, place)
-    folder = RunFolder(run_dir).start()
+    resuming = config.resume and checkpoints.latest(Path(run_dir) / checkpoints.DIRNAME) is not None
+    folder = RunFolder(run_dir).start(keep_logs=resuming)
     splits = splits or load_splits(config)
     model, settings = _fresh_model(config, splits, place)
     folder.write_config(settings)

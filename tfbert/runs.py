@@ -10,6 +10,7 @@ A run folder (one training run, see ``tfbert.experiment``)::
     test_metrics.json (+ test_per_class.csv, test_confusion_matrix.csv/.png)
     model/                      the exported model (see ``tfbert.export``)
     logs/                       TensorBoard: train/ and validation/ scalars per epoch
+    checkpoints/                the training state while a run trains (``tfbert.checkpoints``)
     summary_row.json            the run's row of the sweep summary
     identity.json               the settings and data fingerprint a resumed run must match
     status.json                 done | failed (with the error) | interrupted
@@ -76,15 +77,17 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         return self
 
-    def start(self) -> "RunFolder":
+    def start(self, keep_logs: bool = False) -> "RunFolder":
         """Make the folder ready for a (re)run: clear the last attempt's record (status, error,
-        summary row, identity) and the temporary files a killed write left."""
+        summary row, identity) and the temporary files a killed write left. ``keep_logs``: a run
+        resuming from its checkpoints keeps its TensorBoard logs, whose curves it continues."""
         import shutil
 
         self.create()
         for name in (self.STATUS, self.ERROR, self.SUMMARY_ROW, self.IDENTITY):
             (self.path / name).unlink(missing_ok=True)
-        shutil.rmtree(self.logs_dir, ignore_errors=True)  # TensorBoard would mix old and new event files
+        if not keep_logs:
+            shutil.rmtree(self.logs_dir, ignore_errors=True)  # TensorBoard would mix old and new event files
         for leftover in self.path.iterdir():
             if TEMPORARY.match(leftover.name):
                 shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)

@@ -215,7 +215,7 @@ def _run_one(plan: SweepPlan, planned: PlannedRun, runner, data_cache: dict) -> 
     run = plan.folder(planned)
     try:
         splits, _ = _splits(planned.config, data_cache)
-        run.start()
+        run.start(keep_logs=True)  # run_experiment clears them, unless it resumes from a checkpoint
         row = runner(planned.config, run.path, splits, verbose=plan.verbose)
         if not run.is_done():  # a runner that only returned its row
             run.write_summary_row(row)

@@ -298,7 +298,7 @@ def _fit_resumable(target, train_ds, valid_ds, epochs, steps, callbacks, saver, 
     """Fit from the saved position (or the start), with ``saver`` checkpointing along the way."""
     start = saver.resume_from
     start_epoch, skip = (start.epoch, start.step) if start else (0, 0)
-    if start_epoch >= epochs:  # killed after training: the last checkpoint holds the finished weights
+    if start_epoch >= epochs or (start and start.stopped):  # killed after training: it holds the final weights
         return _finished_history(target, callbacks, saver)
     data = _replicated(target, _resumed_stream(train_ds, epochs, start_epoch, skip))
     history = target.fit(data, validation_data=valid_ds, epochs=epochs, initial_epoch=start_epoch,
@@ -318,6 +318,8 @@ def _steps_per_epoch(train_ds) -> int:
     steps = train_ds.steps if isinstance(train_ds, EpochBatches) else int(train_ds.cardinality())
     if steps == 0:
         raise DataError("no examples: the training set is empty")
+    if steps == tf.data.INFINITE_CARDINALITY:
+        raise DataError("the training dataset repeats forever; pass one epoch of batches (drop .repeat())")
     if steps < 0:  # unknown cardinality (e.g. after filter): count once
         steps = sum(1 for _ in train_ds)
     return steps
