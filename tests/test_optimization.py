@@ -20,8 +20,23 @@ def test_linear_warmup_then_linear_decay():
 def test_weight_decay_and_clipping_are_parameters():
     opt = create_optimizer(2e-5, train_steps=10, weight_decay=0.05, clip_norm=0.5)
     assert type(opt).__name__ == "AdamWeightDecay"
-    assert opt.weight_decay_rate == 0.05 and opt.gradient_clip_norm == 0.5
-    assert create_optimizer(2e-5, 10, clip_norm=None).gradient_clip_norm == 0.0
+    assert opt.weight_decay_rate == 0.05
+    # clipping moved from AdamWeightDecay's own (per replica, before the sum) to a Keras gradient transformer
+    assert opt.gradient_clip_norm == 0.0 and len(opt.gradient_transformers) == 1
+    assert create_optimizer(2e-5, 10, clip_norm=None).gradient_transformers == []
+
+
+def test_clipping_takes_the_norm_of_the_summed_embedding_rows():
+    import tensorflow as tf
+
+    from tfbert.optimization import clip_by_true_global_norm
+
+    dense = tf.Variable(tf.zeros([2])), tf.Variable(tf.zeros([3, 2]))
+    # two occurrences of token 1: the gradient row is their sum, [2, 0], norm 2 (their rows' norm would be 1.41)
+    rows = tf.IndexedSlices(tf.constant([[1.0, 0.0], [1.0, 0.0]]), tf.constant([1, 1]), tf.constant([3, 2]))
+    out = clip_by_true_global_norm(1.0)([(tf.constant([0.0, 0.0]), dense[0]), (rows, dense[1])])
+    clipped = tf.convert_to_tensor(out[1][0]).numpy()
+    np.testing.assert_allclose(clipped, [[0, 0], [1, 0], [0, 0]], atol=1e-6)
 
 
 def test_weight_decay_shrinks_weights_without_gradient():

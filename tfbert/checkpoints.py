@@ -143,7 +143,13 @@ class TrainingCheckpoints(keras.callbacks.Callback):
         if position is None:
             return
         try:
-            checkpoint.restore(position.path).assert_existing_objects_matched()
+            with self.model.distribute_strategy.scope():
+                # Slots made now are restored now: restored later, on creation, a strategy's
+                # slot variables would miss their saved values.
+                optimizer = self.model.optimizer
+                if hasattr(optimizer, "_create_all_weights"):
+                    optimizer._create_all_weights(self.model.trainable_variables)
+                checkpoint.restore(position.path).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as err:
             first = str(err).strip().splitlines()[0][:200]
             raise ConfigError(f"the checkpoint {position.path} does not fit this model ({first}); "

@@ -63,7 +63,8 @@ def feature_megabytes(model: keras.Model, num_tokens: int, num_texts: int) -> fl
     """Memory the cached outputs of ``num_texts`` texts (``num_tokens`` in all) would take."""
     itemsize = 2 if model.precision == "bfloat16" else 4
     rows = num_tokens if model.head_spec.per_token else num_texts
-    return rows * model.spec.hidden * itemsize / 2**20
+    hidden = model.spec.hidden or int(model.head_split()[0].output_shape[-1])  # entries may leave it unset
+    return rows * hidden * itemsize / 2**20
 
 
 def plan(model: keras.Model, texts_by_split) -> tuple[bool, float]:

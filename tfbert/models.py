@@ -121,7 +121,8 @@ class TextClassifier(keras.Model):
     def head_split(self) -> tuple[keras.Model, keras.Model]:
         """(encoder part, head part) of ``core``: see ``tfbert.encoder_cache.split_at_head``."""
         if self._head_split is None:
-            self._head_split = split_at_head(self.core, self.head_spec)
+            with self.core.distribute_strategy.scope():  # the parts train under the core's strategy
+                self._head_split = split_at_head(self.core, self.head_spec)
         return self._head_split
 
     def part(self, name: str) -> keras.Model:
