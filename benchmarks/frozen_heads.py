@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from machine import peak_rss_mb  # noqa: E402
+from machine import peak_rss_mb, write_report  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "data"
 MODEL = "minilm-l6-h384-uncased"
@@ -165,14 +165,7 @@ def main() -> None:
             for way in WAYS:
                 report["results"].append(spawn({"dataset": ds, "head": head, "way": way, "cfg": cfg}, work))
     report["load_end"] = os.getloadavg()[0]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "frozen_heads_quick" if args.quick else "frozen_heads"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=1))
-    md = markdown(report)
-    (out / f"{stem}.md").write_text(md)
-    print(md)
-    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')}")
+    write_report(args.out, "frozen_heads_quick" if args.quick else "frozen_heads", report, markdown(report))
 
 
 if __name__ == "__main__":

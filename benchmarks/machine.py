@@ -62,3 +62,16 @@ def machine_info() -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "load_average_at_start": list(os.getloadavg()),
     }
+
+
+def write_report(out_dir, stem: str, report: dict, markdown: str) -> None:
+    """``OUT/STEM.json`` (the figures) and ``OUT/STEM.md`` (the table), then say where they went."""
+    import json
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    (out / f"{stem}.md").write_text(markdown)
+    print(markdown)
+    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')}")

@@ -18,7 +18,6 @@ with ``--quick``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from machine import machine_info  # noqa: E402
+from machine import machine_info, write_report  # noqa: E402
 
 FULL = dict(train=800, test=200, epochs=3, seq_length=32)
 QUICK = dict(train=64, test=32, epochs=1, seq_length=16)
@@ -112,14 +111,7 @@ def main() -> None:
         for workers in WORKERS:
             report["results"].append(sweep(registry, data, work, workers, setting, repeat))
     report["load_end"] = os.getloadavg()[0]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "sweep_workers_quick" if args.quick else "sweep_workers"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=1))
-    md = markdown(report)
-    (out / f"{stem}.md").write_text(md)
-    print(md)
-    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')}")
+    write_report(args.out, "sweep_workers_quick" if args.quick else "sweep_workers", report, markdown(report))
 
 
 if __name__ == "__main__":
