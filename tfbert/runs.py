@@ -186,13 +186,12 @@ class RunFolder:
 
     def differences(self, identity: dict) -> list[str] | None:
         """Keys of ``identity`` whose recorded values differ; None when nothing was recorded."""
-        from tfbert.files import json_safe
+        from tfbert.config import identity_differences
 
         recorded = read_json(self.path / self.IDENTITY)
         if not isinstance(recorded, dict):
             return None
-        current = json_safe(identity)
-        return [k for k in sorted(set(current) | set(recorded)) if recorded.get(k) != current.get(k)]
+        return identity_differences(recorded, identity)
 
 
 
