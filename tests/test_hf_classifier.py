@@ -97,3 +97,29 @@ def test_a_base_checkpoint_is_not_taken_for_a_classifier(tiny_hf_dir):
     message = str(err.value)
     assert "not a fine-tuned classification checkpoint" in message and "tfbert train" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("problem", ["regression", "multi_label_classification"])
+def test_regression_and_multi_label_checkpoints_predict_as_hf_does(problem, tmp_path, tiny_hf_dir):
+    labels = ["similarity"] if problem == "regression" else ["toxic", "insult"]
+    config = BertConfig.from_pretrained(tiny_hf_dir, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                        label2id={n: i for i, n in enumerate(labels)}, problem_type=problem)
+    tf.random.set_seed(3)
+    hf = TFBertForSequenceClassification(config)
+    hf(hf.dummy_inputs)
+    hf.save_pretrained(tmp_path)
+    BertTokenizerFast.from_pretrained(tiny_hf_dir).save_pretrained(tmp_path)
+    enc = BertTokenizerFast.from_pretrained(tiny_hf_dir)(TEXTS, truncation=True, max_length=128, padding=True,
+                                                         return_tensors="tf")
+    logits = hf(**enc).logits.numpy()
+
+    predictor = ReadyPredictor(load_hf_classifier(f"hf:{tmp_path}"))
+    outputs, _ = predictor.predict_outputs(TEXTS)
+    first = predictor.predict(TEXTS[:1])[0]
+    if problem == "regression":
+        assert predictor.task.name == "regression" and predictor.class_names == ["similarity"]
+        np.testing.assert_allclose(outputs["value"], logits[:, 0], atol=1e-5)
+        assert first == {"value": pytest.approx(float(logits[0, 0]), abs=1e-5)}
+    else:  # two labels stay two sigmoids, not one softmax pair
+        np.testing.assert_allclose(outputs["probabilities"], tf.sigmoid(logits).numpy(), atol=1e-5)
+        assert first["labels"] == [n for n, p in zip(labels, tf.sigmoid(logits[0]).numpy()) if p >= 0.5]

@@ -110,7 +110,9 @@ def _predict(args) -> int:
     predictor = _load_predictor(args.model_dir)
     predictions = predictor.predict(texts, batch_size=args.batch_size)
     if args.output:
-        path = write_predictions(args.output, texts, predictions, predictor.class_names)
+        task = getattr(predictor, "task", None)
+        path = write_predictions(args.output, texts, predictions, predictor.class_names,
+                                 task.name if task else "classification")
         print(f"{len(predictions)} predictions written to {path}")
     else:
         print(format_predictions(texts, predictions))
@@ -130,7 +132,12 @@ def _evaluate(args) -> int:
     report = evaluate(args.model_dir, args.data, text_column=args.text_column,
                       label_column=args.label_column, output_dir=output_dir,
                       batch_size=args.batch_size, predictor=predictor)
-    print(format_report(report))
+    if report.get("task") in ("regression", "multi_label"):
+        from tfbert.task_metrics import format_task_report
+
+        print(format_task_report(report))
+    else:
+        print(format_report(report))
     print(f"\nreport written to {report['output_dir']}")
     return 0
 

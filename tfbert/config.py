@@ -42,6 +42,16 @@ class RunConfig:
     lstm_units: int | None = _field(None, "BiLSTM units per direction (bilstm; default: the head's)", "model", True)
     head_options: str | None = _field(None, "more head options as NAME=VALUE pairs, comma-separated, e.g. "
                                             "'num_layers=2,num_heads=4' (transformer) or a registered head's", "model", True)
+    # task
+    task: str = _field("classification", "what to predict: classification (one class per text), regression (a number: "
+                                         "STS scores, ratings) or multi_label (any number of tags per text)", "task")
+    label_separator: str = _field(",", "multi_label: the character between tags in a label cell such as 'spam,ads' "
+                                       "(JSON lists work too; an empty cell means no tag)", "task")
+    loss: str = _field("auto", "auto (the task's: cross-entropy; mse for regression), or mse / huber for regression",
+                       "task", True)
+    threshold: str = _field("tune", "multi_label: probability from which a tag is chosen: a number, tune (one cut "
+                                    "maximising micro-F1 on validation data; 0.5 without any) or tune_per_label; "
+                                    "saved with the model", "task")
     # data
     data: str | None = _field(None, "data set with train/test splits: demo, imdb[:PATH], nsmc[:PATH] or a folder", "data")
     train: str | None = _field(None, "training file (CSV/TSV/JSONL/NSMC, .gz ok) or folder", "data")
@@ -288,6 +298,7 @@ def validate(config: RunConfig) -> RunConfig:
     _check_head_options(config, get_head(config.head))
     if config.strategy not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got '{config.strategy}'")
+    _check_task(config)
     if config.precision not in CHOICES:
         raise ConfigError(f"--precision must be one of {', '.join(CHOICES)}, got '{config.precision}'")
     spec = get_spec(config.model)
@@ -304,6 +315,33 @@ def validate(config: RunConfig) -> RunConfig:
     if not str(config.output_dir).strip():
         raise ConfigError("--output-dir is empty; name the folder the runs go into")
     return config
+
+
+THRESHOLD_CHOICES = ("tune", "tune_per_label")
+
+
+def threshold_value(text: str) -> float | None:
+    """``--threshold`` as a number, or None for one of ``THRESHOLD_CHOICES``."""
+    if str(text) in THRESHOLD_CHOICES:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise ConfigError(f"--threshold must be a probability between 0 and 1 (exclusive), tune or tune_per_label, "
+                          f"got '{text}'")
+    return value
+
+
+def _check_task(config: RunConfig) -> None:
+    from tfbert.tasks import get_task
+
+    task = get_task(config.task)
+    task.check_loss(config.loss)
+    threshold_value(config.threshold)
+    if not config.label_separator:
+        raise ConfigError("--label-separator is empty; give the character between tags, e.g. ',' or '|'")
 
 
 def resolve(config: RunConfig) -> RunConfig:

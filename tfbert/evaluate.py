@@ -29,6 +29,7 @@ import numpy as np
 
 from tfbert.errors import DataError
 from tfbert.files import check_writable_dir, write_text
+from tfbert.tasks import get_task
 
 __all__ = ["evaluate"]
 
@@ -49,7 +50,7 @@ def _data_name(data) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "data"
 
 
-def _load(data, text_column: str, label_column: str):
+def _load(data, text_column: str, label_column: str, label_kind: str = "classes"):
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
@@ -67,7 +68,7 @@ def _load(data, text_column: str, label_column: str):
     path = Path(str(data)).expanduser()
     if path.is_file():
         check_utf8(path)  # names the line of a non-UTF-8 byte
-    df = load_dataset(data, split="test", text_column=text_column, label_column=label_column)
+    df = load_dataset(data, split="test", text_column=text_column, label_column=label_column, label_kind=label_kind)
     return df["text"].tolist(), df["label"].tolist(), str(data)
 
 
@@ -140,14 +141,20 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     from tfbert.predict import load
 
     # Check the output folder, and the data against the saved class names, before loading the model.
-    class_names = (predictor.class_names if predictor is not None
-                   else [str(c) for c in read_export_info(model_dir)["class_names"]])
+    info = read_export_info(model_dir) if predictor is None else \
+        getattr(predictor, "info", None) or {"class_names": predictor.class_names}  # ready HF models: classes
+    class_names = (predictor.class_names if predictor is not None else [str(c) for c in info["class_names"]])
     name = _data_name(data)
     out = Path(output_dir).expanduser() if output_dir is not None else Path(model_dir).expanduser() / f"eval_{name}"
     check_writable_dir(out, "--output-dir")
-    texts, labels, source = _load(data, text_column, label_column)
+    task = get_task(info.get("task", "classification"),
+                    separator=(info.get("config") or {}).get("label_separator"))
+    texts, labels, source = _load(data, text_column, label_column, task.label_kind)
     if not texts:
         raise DataError(f"no examples in {source}; check the file and the column names")
+    if task.name != "classification":
+        return _evaluate_values(task, info, texts, labels, source, model_dir, out, name,
+                                predictor or load(model_dir), batch_size, progress)
     _check_known(labels, class_names, source, model_dir)
     y_true, _ = encode_labels(labels, class_names=class_names)
     if predictor is None:
@@ -166,5 +173,33 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     writer.writerow(["text", "label", "predicted", "score", "correct"])
     for text, t, p, row in zip(texts, y_true, y_pred, probs):
         writer.writerow([text, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}", int(t == p)])
+    write_text(out / "predictions.csv", buffer.getvalue())
+    return report
+
+
+def _evaluate_values(task, info, texts, labels, source, model_dir, out, name, predictor, batch_size, progress):
+    """``evaluate`` for regression and multi-label models: ``tfbert.task_metrics`` reports."""
+    from tfbert.task_metrics import save_task_report, task_report
+
+    class_names = [str(c) for c in info["class_names"]]
+    try:
+        y_true = task.encode(labels, class_names)
+    except DataError as err:
+        raise DataError(f"{source}: {err}") from None
+    outputs, _ = predictor.predict_outputs(texts, batch_size, progress)
+    report = task_report(task, y_true, outputs["logits"], class_names, info.get("thresholds"))
+    report.update(model_dir=str(model_dir), data=source, output_dir=str(out))
+    save_task_report(report, out, prefix=name)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    if task.name == "regression":
+        writer.writerow(["text", "label", "predicted", "error"])
+        for text, t, p in zip(texts, y_true, outputs["value"]):
+            writer.writerow([text, f"{t:g}", f"{p:.6f}", f"{p - t:.6f}"])
+    else:
+        writer.writerow(["text", "labels", "predicted", "exact"])
+        for text, t, p in zip(texts, y_true, outputs["label_ids"]):
+            tags = [",".join(n for n, on in zip(class_names, row) if on) for row in (t, p)]
+            writer.writerow([text, *tags, int(tags[0] == tags[1])])
     write_text(out / "predictions.csv", buffer.getvalue())
     return report

@@ -25,13 +25,16 @@ from tfbert.config import RunConfig, identity, resolve, validate
 from tfbert.distribute import Placement, placement
 from tfbert.errors import ConfigError, DataError, WorkerError
 from tfbert.export import export_classifier
-from tfbert.metrics import classification_report, save_report
+from tfbert.metrics import save_report
 from tfbert.models import create_classifier, create_preprocessor
 from tfbert.pipeline import auto_seq_length
 from tfbert.plotting import plot_history
 from tfbert.registry import get_spec
 from tfbert.runs import DONE, RunFolder
-from tfbert.training import ResumableEarlyStopping, StepEvaluation, make_dataset, predict_logits, train_classifier
+from tfbert.task_metrics import save_task_report, task_report, tune_thresholds
+from tfbert.tasks import Task, get_task, sigmoid
+from tfbert.training import (ResumableEarlyStopping, StepEvaluation, ValidationSpearman, make_dataset,
+                             predict_logits, train_classifier)
 
 
 @dataclass
@@ -45,16 +48,26 @@ class Splits:
     clean_report: dict
 
 
+def task_of(config: RunConfig) -> Task:
+    """The run's task, reading tag lists with its separator."""
+    return get_task(config.task, separator=config.label_separator)
+
+
 def _load(spec: str, split: str, config: RunConfig) -> pd.DataFrame:
     return tfdata.load_dataset(spec, split=split, text_column=config.text_column,
-                               label_column=config.label_column)
+                               label_column=config.label_column, label_kind=task_of(config).label_kind)
 
 
 def load_splits(config: RunConfig) -> Splits:
-    """Load, clean and split the data a config names (train/valid/test)."""
+    """Load, clean and split the data a config names (train/valid/test); every split's labels are
+    checked here, before any training, so that a bad test label cannot cost a trained run."""
+    task = task_of(config)
+    stratify = task.name == "classification"
     if not config.data and not config.train:
         raise ConfigError("no training data: pass --data (demo, imdb:PATH, nsmc:PATH) or --train FILE")
     train = _load(config.train or config.data, "train", config)
+    if not stratify:  # labels checked while rows still count as in the file
+        class_names = task.names_from_labels(train["label"], target=config.label_column)
     test = None
     if config.test:
         test = _load(config.test, "test", config)
@@ -63,7 +76,8 @@ def load_splits(config: RunConfig) -> Splits:
             test = _load(config.data, "test", config)
         except DataError:
             test = None  # a single-split data set: no test part
-    class_names = train.attrs.get(tfdata.CLASS_NAMES_ATTR)
+    if stratify:
+        class_names = train.attrs.get(tfdata.CLASS_NAMES_ATTR)
     train, report = tfdata.clean(train, drop_empty=config.drop_empty, drop_duplicates=config.drop_duplicates)
     if not len(train):
         raise DataError(f"no training examples left: the {report.rows_in} row(s) of "
@@ -72,13 +86,20 @@ def load_splits(config: RunConfig) -> Splits:
     if config.valid:
         valid = _load(config.valid, "valid", config)
     elif config.valid_fraction > 0:
-        train, valid = tfdata.train_valid_split(train, config.valid_fraction, seed=config.seed)
+        train, valid = tfdata.train_valid_split(train, config.valid_fraction, seed=config.seed, stratify=stratify)
     else:
         valid = None
     if config.max_train_examples and len(train) > config.max_train_examples:
         train, _ = tfdata.train_valid_split(
-            train, 1 - config.max_train_examples / len(train), seed=config.seed)
-    _, class_names = tfdata.encode_labels(train["label"], class_names=class_names)
+            train, 1 - config.max_train_examples / len(train), seed=config.seed, stratify=stratify)
+    if stratify:
+        _, class_names = tfdata.encode_labels(train["label"], class_names=class_names)
+    for frame, source in ((valid, config.valid or "the validation split"), (test, config.test or config.data)):
+        try:
+            if frame is not None and len(frame):
+                task.encode(frame["label"], class_names)
+        except DataError as err:
+            raise DataError(f"{source}: {err}") from None
     return Splits(train, valid, test, class_names, report.to_dict())
 
 
@@ -110,9 +131,9 @@ def _named_path(spec: str | None) -> Path | None:
     return None
 
 
-def label_ids(frame: pd.DataFrame, class_names: list[str]) -> np.ndarray:
-    ids, _ = tfdata.encode_labels(frame["label"], class_names=class_names)
-    return ids
+def label_targets(config: RunConfig, frame: pd.DataFrame, class_names: list[str]) -> np.ndarray:
+    """A split's labels encoded for the run's task: class ids, values or multi-hot rows."""
+    return task_of(config).encode(frame["label"], class_names)
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -167,16 +188,6 @@ def history_frame(history: dict) -> pd.DataFrame:
     return frame[[c for c in columns if c in frame] + [c for c in frame if c not in columns]]
 
 
-def probabilities(logits: np.ndarray) -> np.ndarray:
-    """[n, num_classes] probabilities from binary (one logit) or multi-class logits."""
-    logits = np.asarray(logits, dtype=np.float64)
-    if logits.shape[-1] == 1:
-        p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-        return np.stack([1 - p, p], axis=1)
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
 def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits | None = None,
                    verbose: int | str = "auto") -> dict:
     """Train and evaluate one configuration; write every output into ``run_dir``.
@@ -196,7 +207,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     splits = splits or load_splits(config)
     model, settings = _fresh_model(config, splits, place)
     folder.write_config(settings)
-    summary = tfdata.summarize(splits.train, tokenizer=_token_counter(model), seq_length=model.seq_length)
+    summary = tfdata.summarize(splits.train, tokenizer=_token_counter(model), seq_length=model.seq_length,
+                               label_kind=task_of(config).label_kind, separator=config.label_separator)
     folder.write_data_summary({**summary.to_dict(), "cleaning": splits.clean_report})
     cleaning = tfdata.CleanReport(**splits.clean_report)
     print(f"\n== {folder.name}\ncleaning: {cleaning}\ntraining data: {summary}\n")
@@ -210,9 +222,10 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     plot_history(result.history, folder.curves, title=f"{config.model} / {config.head}")
     row = {**summary_row(folder, config, model, splits, result), "strategy": place.name, "replicas": place.replicas}
     model = _undistributed(model, config, splits, place)
+    model.thresholds = choose_thresholds(model, config, splits)
     metrics = test(model, config, splits, folder)
     if metrics is not None:
-        row.update(test_accuracy=metrics["accuracy"], test_f1_macro=metrics["f1_macro"])
+        row.update({f"test_{key}": metrics[key] for key in TEST_COLUMNS[model.task.name]})
     if config.export:
         # overwrite: a rerun replaces the last attempt's export (atomically, once the new one is complete)
         export_classifier(model, folder.model_dir, metrics=metrics, config=settings, overwrite=True)
@@ -273,7 +286,7 @@ def build(config: RunConfig, splits: Splits):
     seq_length = config.seq_length or choose_seq_length(config, splits.train["text"])
     model = create_classifier(
         config.model, head=config.head, class_names=splits.class_names, seq_length=seq_length,
-        train_encoder=config.train_encoder, precision=config.precision, **config.head_kwargs())
+        train_encoder=config.train_encoder, precision=config.precision, task=config.task, **config.head_kwargs())
     settings = {**config.to_dict(), "class_names": splits.class_names, "registry_entry": model.spec.to_dict(),
                 "train_encoder": model.train_encoder, "head_config": model.head_config,
                 "seq_length": seq_length, "seq_length_auto": config.seq_length is None,
@@ -309,11 +322,11 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
         model, [splits.train["text"], splits.valid["text"] if has_valid else None])
     options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
                    verbose=bool(verbose))
-    train_ds = make_dataset(model, splits.train["text"], label_ids(splits.train, splits.class_names),
+    train_ds = make_dataset(model, splits.train["text"], label_targets(config, splits.train, splits.class_names),
                             batch_size=config.batch_size, shuffle=True, seed=config.seed, by_epoch=True, **options)
     valid_ds = None
     if has_valid:
-        valid_ds = make_dataset(model, splits.valid["text"], label_ids(splits.valid, splits.class_names),
+        valid_ds = make_dataset(model, splits.valid["text"], label_targets(config, splits.valid, splits.class_names),
                                 batch_size=max(config.batch_size, 64), **options)
     callbacks, best, steps = _callbacks(config, model, valid_ds, logs_dir)
     try:
@@ -325,7 +338,7 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
                                    part="head" if cached else "core", examples_per_epoch=len(splits.train),
                                    accumulation_steps=config.accumulation_steps, checkpoint_dir=checkpoint_dir,
                                    save_every_steps=config.save_every_steps, keep_checkpoints=config.keep_checkpoints,
-                                   resume=config.resume, identity=identity)
+                                   resume=config.resume, identity=identity, loss=config.loss)
     except tf.errors.OpError as err:
         if place is None or place.name != "multi_worker":
             raise
@@ -339,6 +352,8 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
 def _callbacks(config: RunConfig, model, valid_ds, logs_dir):
     """(callbacks, best-weights keeper or None, step evaluation or None) for a run's settings."""
     callbacks = []
+    if model.task.name == "regression" and valid_ds is not None:  # first: the callbacks after it see val_spearman
+        callbacks.append(ValidationSpearman(valid_ds))
     if config.early_stopping and valid_ds is not None:
         callbacks.append(ResumableEarlyStopping(monitor="val_loss", patience=config.early_stopping))
     best = BestWeights() if config.restore_best and valid_ds is not None else None
@@ -346,8 +361,9 @@ def _callbacks(config: RunConfig, model, valid_ds, logs_dir):
         callbacks.append(best)
     steps = None
     if config.eval_every_steps and valid_ds is not None:
-        steps = StepEvaluation(valid_ds, model.num_classes, config.eval_every_steps,
-                               logs_dir=logs_dir / "validation_steps" if logs_dir is not None else None)
+        steps = StepEvaluation(valid_ds, model, config.eval_every_steps,
+                               logs_dir=logs_dir / "validation_steps" if logs_dir is not None else None,
+                               loss=config.loss)
         callbacks.append(steps)
     if logs_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs_dir), write_graph=False, profile_batch=0,
@@ -365,9 +381,11 @@ def summary_row(folder: RunFolder, config: RunConfig, model, splits: Splits, res
            "seed": config.seed, "train_examples": len(splits.train),
            "train_time_s": round(result.train_time_s, 1),
            "examples_per_s": round(len(splits.train) * len(frame) / result.train_time_s, 2)}
-    if "val_accuracy" in frame:
-        best_row = frame.loc[frame["val_accuracy"].idxmax()]
-        row.update(best_val_accuracy=float(best_row["val_accuracy"]), best_epoch=int(best_row["epoch"]))
+    score, mode = model.task.score
+    if f"val_{score}" in frame:
+        column = frame[f"val_{score}"]
+        best_row = frame.loc[column.idxmax() if mode == "max" else column.idxmin()]
+        row.update({f"best_val_{score}": float(best_row[f"val_{score}"]), "best_epoch": int(best_row["epoch"])})
     if result.restored_epoch:
         row["restored_epoch"] = result.restored_epoch
     return row
@@ -377,13 +395,38 @@ def test(model, config: RunConfig, splits: Splits, folder: RunFolder) -> dict | 
     """Predict the test split and save its report in the run folder; None without a test split."""
     if splits.test is None or not len(splits.test):
         return None
-    y_true = label_ids(splits.test, splits.class_names)
-    probs = probabilities(predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64),
-                                         static_shapes=config.jit_compile))
-    metrics = classification_report(y_true, probs.argmax(1), splits.class_names,
-                                    y_score=probs[:, 1] if probs.shape[1] == 2 else None)
-    save_report(metrics, folder.path, prefix=RunFolder.TEST_PREFIX)
+    y_true = label_targets(config, splits.test, splits.class_names)
+    logits = predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64),
+                            static_shapes=config.jit_compile)
+    metrics = task_report(model.task, y_true, logits, splits.class_names, model.thresholds)
+    if model.task.name == "classification":
+        save_report(metrics, folder.path, prefix=RunFolder.TEST_PREFIX)
+    else:
+        save_task_report(metrics, folder.path, prefix=RunFolder.TEST_PREFIX)
     return metrics
+
+
+#: The test figures a sweep's summary row carries, per task.
+TEST_COLUMNS = {"classification": ("accuracy", "f1_macro"), "regression": ("pearson", "spearman", "rmse"),
+                "multi_label": ("f1_micro", "f1_macro")}
+
+
+def choose_thresholds(model, config: RunConfig, splits: Splits) -> list[float] | None:
+    """A multi-label model's tag thresholds: ``--threshold`` as given, or tuned on the validation split."""
+    from tfbert.config import threshold_value
+
+    if model.task.name != "multi_label":
+        return None
+    fixed = threshold_value(config.threshold)
+    names = splits.class_names
+    if fixed is not None or splits.valid is None or not len(splits.valid):
+        return [fixed or 0.5] * len(names)
+    logits = predict_logits(model, splits.valid["text"], batch_size=max(config.batch_size, 64))
+    cuts = tune_thresholds(label_targets(config, splits.valid, names), sigmoid(logits),
+                           per_label=config.threshold == "tune_per_label")
+    print(f"thresholds tuned on the validation split ({config.threshold}): "
+          + ", ".join(f"{n} {c:g}" for n, c in zip(names, cuts)))
+    return cuts
 
 
 def choose_seq_length(config: RunConfig, texts) -> int:

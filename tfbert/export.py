@@ -23,12 +23,17 @@ Signature ``serving_default``:
   for SentencePiece/BPE tokenizers, the int32 [batch, seq_length] token ids
   ``input_word_ids``, ``input_mask`` (and ``input_type_ids``), which
   :func:`tfbert.predict.load` computes with the saved ``tokenizer/``.
-* outputs: ``probabilities`` float32 [batch, num_classes] (two classes:
-  ``[1 - p, p]`` with ``p = sigmoid(logit)``), ``label_id`` int32 [batch],
-  ``label`` string [batch], ``logits`` float32 [batch, 1 or num_classes] and
-  ``num_tokens`` int32 [batch] (string inputs: tokens incl. [CLS]/[SEP]
-  before truncation to seq_length, so more than seq_length means the text was
-  truncated; token-id inputs: the unmasked tokens given).
+* outputs, by the model's task (``tfbert.tasks``): classification
+  ``probabilities`` float32 [batch, num_classes] (two classes: ``[1 - p, p]``
+  with ``p = sigmoid(logit)``), ``label_id`` int32 [batch], ``label`` string
+  [batch]; regression ``value`` float32 [batch]; multi-label
+  ``probabilities`` float32 [batch, num_tags] (a sigmoid each), ``label_ids``
+  int32 [batch, num_tags] (1 where the probability reaches the tag's saved
+  threshold) and ``labels`` string [batch] (the chosen tags joined by ",").
+  Every task adds ``logits`` float32 [batch, outputs] and ``num_tokens`` int32
+  [batch] (string inputs: tokens incl. [CLS]/[SEP] before truncation to
+  seq_length, so more than seq_length means the text was truncated; token-id
+  inputs: the unmasked tokens given).
 
 Outputs are float32 also for models trained under a mixed-precision policy.
 Loading needs only ``tensorflow`` and ``tensorflow_text`` (import it first:
@@ -59,7 +64,8 @@ TOKENIZER_DIR = "tokenizer"
 FORMAT = "tfbert-saved-model"
 FORMAT_VERSION = 1
 SIGNATURE = "serving_default"
-OUTPUTS = ("probabilities", "label_id", "label", "logits", "num_tokens")
+#: Outputs of every export, after the task's own (``Task.output_names``).
+COMMON_OUTPUTS = ("logits", "num_tokens")
 # Texts per encoder call inside the string signature (sorted by length first).
 SERVING_BATCH = 64
 
@@ -96,7 +102,7 @@ def _token_counts(tokens) -> tf.Tensor:
 class _ExportModule(tf.Module):
     """What gets saved: the trained core, the text front end and the signature."""
 
-    def __init__(self, core, class_names, binary: bool, input_names, seq_length: int):
+    def __init__(self, core, task, class_names, thresholds, input_names, seq_length: int):
         super().__init__(name="tfbert_classifier")
         # Keep the Keras models out of the object graph: only their weights
         # (and the tokenizer's tables and vocabulary) are tracked, which is all
@@ -106,8 +112,9 @@ class _ExportModule(tf.Module):
         self._callables = {"core": core.__call__}
         self.weights = list(core.variables)
         self.resources = []
+        self._task = task
         self._class_names = list(class_names)
-        self._binary = binary
+        self._thresholds = thresholds
         self._input_names = tuple(input_names)
         self._seq_length = int(seq_length)
 
@@ -121,14 +128,7 @@ class _ExportModule(tf.Module):
         return tf.cast(self._callables["core"](inputs, training=False), tf.float32)
 
     def _outputs(self, logits, num_tokens):
-        if self._binary:
-            p = tf.sigmoid(logits[:, 0])
-            probabilities = tf.stack([1.0 - p, p], axis=1)
-        else:
-            probabilities = tf.nn.softmax(logits, axis=-1)
-        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        label = tf.gather(tf.constant(self._class_names), label_id)
-        return {"probabilities": probabilities, "label_id": label_id, "label": label,
+        return {**self._task.outputs(logits, self._class_names, self._thresholds),
                 "logits": logits, "num_tokens": tf.cast(num_tokens, tf.int32)}
 
     def _packed_logits(self, tokens):
@@ -146,7 +146,7 @@ class _ExportModule(tf.Module):
         little (the library's own prediction path does the same), and the
         results come back in the callers' order.
         """
-        num_outputs = 1 if self._binary else len(self._class_names)
+        num_outputs = self._task.num_outputs(self._class_names)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def serve(text):
@@ -240,7 +240,7 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
         raise ExportError("the model is not a tfbert TextClassifier; build it with tfbert.create_classifier")
     out_dir = Path(out_dir).expanduser()
     _prepare_dir(out_dir, overwrite)
-    module = _ExportModule(model.core, model.class_names, model.num_classes == 2,
+    module = _ExportModule(model.core, model.task, model.class_names, getattr(model, "thresholds", None),
                            model.preprocessor.input_names, model.seq_length)
     front_end, reason = model.preprocessor.text_front_end()
     if front_end is not None:
@@ -276,10 +276,13 @@ def _description(model, tokenizer_info: dict, config, metrics) -> dict:
         "tfbert_version": _tfbert_version(),
         "tensorflow_version": tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "task": model.task.name,
         "class_names": model.class_names,
         "num_classes": model.num_classes,
+        "thresholds": _thresholds(model),
         "seq_length": model.seq_length,
-        "signature": {"name": SIGNATURE, "inputs": inputs_desc, "outputs": list(OUTPUTS),
+        "signature": {"name": SIGNATURE, "inputs": inputs_desc,
+                      "outputs": [*model.task.output_names, *COMMON_OUTPUTS],
                       "batch_size": SERVING_BATCH if tokenizer_info["kind"] == "in_graph" else None},
         "tokenizer": tokenizer_info,
         "model": model.spec.to_dict(),
@@ -290,6 +293,15 @@ def _description(model, tokenizer_info: dict, config, metrics) -> dict:
         "config": _as_dict(config, "config") if config is not None else None,
         "metrics": _as_dict(metrics, "metrics") if metrics is not None else None,
     }
+
+
+def _thresholds(model) -> list[float] | None:
+    """A multi-label model's tag cuts, as its export applies them."""
+    from tfbert.tasks import resolve_thresholds
+
+    if model.task.name != "multi_label":
+        return None
+    return resolve_thresholds(getattr(model, "thresholds", None), model.num_classes)
 
 
 def _save(module, concrete, folder: Path, fallback_resources) -> None:
@@ -350,7 +362,10 @@ def describe_export(meta: dict) -> str:
     where = "in-graph" if tok.get("kind") == "in_graph" else f"Python-side, {tok.get('path')}/"
     lines = [
         f"model:      {spec.get('name')} ({spec.get('backend')}), head {meta.get('head')}",
-        f"classes:    {', '.join(meta['class_names'])}",
+        f"task:       {meta.get('task', 'classification')}"
+        + (f" (thresholds {', '.join(f'{c:g}' for c in meta['thresholds'])})" if meta.get("thresholds") else ""),
+        f"{'classes:' if meta.get('task', 'classification') == 'classification' else 'labels:':<12}"
+        f"{', '.join(meta['class_names'])}",
         f"seq_length: {meta.get('seq_length')}",
         f"inputs:     {', '.join(f'{k} {v}' for k, v in meta['signature']['inputs'].items())}",
         f"tokenizer:  {tok.get('type')} ({where})",
@@ -358,7 +373,8 @@ def describe_export(meta: dict) -> str:
         f"created:    {meta.get('created')} (tfbert {meta.get('tfbert_version')}, TF {meta.get('tensorflow_version')})",
     ]
     metrics = meta.get("metrics") or {}
-    shown = {k: metrics[k] for k in ("accuracy", "f1_macro", "f1", "roc_auc") if isinstance(metrics.get(k), (int, float))}
+    keys = ("accuracy", "f1_macro", "f1", "roc_auc", "pearson", "spearman", "rmse", "f1_micro")
+    shown = {k: metrics[k] for k in keys if isinstance(metrics.get(k), (int, float))}
     if shown:
         lines.append("metrics:    " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
     return "\n".join(lines)

@@ -12,6 +12,9 @@ trained tfbert model takes it too::
 
 Two labels are served as one logit (``logit_1 - logit_0``), tfbert's binary
 layout: its sigmoid is the checkpoint's softmax probability of label 1.
+The config's ``problem_type`` picks the task: ``regression`` checkpoints
+predict a value, ``multi_label_classification`` ones a sigmoid per label
+(threshold 0.5), ``tfbert.tasks``.
 """
 
 from __future__ import annotations
@@ -47,17 +50,18 @@ def ready_output_dir(name: str, data) -> str:
 class HFClassifierLogits(keras.layers.Layer):
     """The checkpoint's logits from tfbert's int inputs; two labels as one logit."""
 
-    def __init__(self, hf_model, uses_token_type_ids: bool, **kwargs):
+    def __init__(self, hf_model, uses_token_type_ids: bool, softmax_pair: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.hf_model = hf_model
         self.uses_token_type_ids = uses_token_type_ids
+        self.softmax_pair = softmax_pair  # two labels of one softmax (not two independent sigmoids)
 
     def call(self, inputs, training=None):
         kwargs = dict(input_ids=inputs["input_word_ids"], attention_mask=inputs["input_mask"])
         if self.uses_token_type_ids and "input_type_ids" in inputs:
             kwargs["token_type_ids"] = inputs["input_type_ids"]
         logits = tf.cast(self.hf_model(**kwargs, training=False).logits, tf.float32)
-        if logits.shape[-1] == 2:
+        if logits.shape[-1] == 2 and self.softmax_pair:
             return logits[:, 1:2] - logits[:, 0:1]
         return logits
 
@@ -87,15 +91,26 @@ def _load_model(spec):
     return model
 
 
-def _class_names(config, name: str) -> list[str]:
-    if getattr(config, "problem_type", None) in ("regression", "multi_label_classification"):
-        raise ConfigError(f"'{name}' is a {config.problem_type} checkpoint; only single-label "
-                          f"classification checkpoints can be used as they are")
+#: HuggingFace ``problem_type`` -> tfbert task (HF's default with one label is regression).
+_TASKS = {"single_label_classification": "classification", "multi_label_classification": "multi_label",
+          "regression": "regression"}
+
+
+def _task_and_names(config, name: str) -> tuple[str, list[str]]:
+    problem = getattr(config, "problem_type", None) or ("regression" if config.num_labels == 1
+                                                         else "single_label_classification")
+    if problem not in _TASKS:
+        raise ConfigError(f"'{name}': unknown problem_type '{problem}' in its config.json; expected one of "
+                          f"{', '.join(_TASKS)}")
+    task = _TASKS[problem]
     id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
-    if sorted(id2label) != list(range(config.num_labels)) or config.num_labels < 2:
+    if task == "regression":
+        label = id2label.get(0, "LABEL_0")
+        return task, ["value" if label == "LABEL_0" else label]
+    if sorted(id2label) != list(range(config.num_labels)) or config.num_labels < (2 if task == "classification" else 1):
         raise ConfigError(f"'{name}': its config's id2label {id2label} does not name labels 0..{config.num_labels - 1}; "
                           f"fix id2label in its config.json")
-    return [id2label[i] for i in range(config.num_labels)]
+    return task, [id2label[i] for i in range(config.num_labels)]
 
 
 def _default_length(preprocessor, config) -> int:
@@ -130,48 +145,55 @@ def load_hf_classifier(name, seq_length: int | None = None):
         raise ConfigError(f"'{spec.name}' is a {spec.backend} model; a ready classifier must be a HuggingFace "
                           f"...ForSequenceClassification checkpoint (hf:<id or folder>)")
     hf_model = _load_model(spec)
-    class_names = _class_names(hf_model.config, spec.name)
+    task, class_names = _task_and_names(hf_model.config, spec.name)
     preprocessor = load_preprocessor(spec, seq_length or min(512, spec.max_seq_length))
     if seq_length is None:
         seq_length = preprocessor.seq_length = _default_length(preprocessor, hf_model.config)
     inputs = {k: keras.Input(shape=(None,), dtype=tf.int32, name=k) for k in preprocessor.input_names}
-    logits = HFClassifierLogits(hf_model, spec.uses_token_type_ids, name="logits")(inputs)
+    logits = HFClassifierLogits(hf_model, spec.uses_token_type_ids, softmax_pair=task == "classification",
+                                name="logits")(inputs)
     core = keras.Model(inputs, logits, name="hf_classifier")
     description = _Description(spec=spec, head=HEAD_NAME, head_config={}, class_names=tuple(class_names),
-                               seq_length=seq_length, train_encoder=False, precision="float32")
+                               seq_length=seq_length, train_encoder=False, precision="float32", task=task)
     return TextClassifier(core, preprocessor, description)
 
 
 class ReadyPredictor:
-    """``Predictor``'s interface (``predict``, ``predict_proba``, ``predict_arrays``) on an in-memory model."""
+    """``Predictor``'s interface (``predict``, ``predict_outputs``, ``predict_proba``, ``predict_arrays``)
+    on an in-memory model."""
 
     def __init__(self, model):
         self.model = model
+        self.task = model.task
         self.class_names = list(model.class_names)
         self.seq_length = model.seq_length
+        self.info = {"task": self.task.name, "class_names": self.class_names, "thresholds": None}
 
-    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
-        """(probabilities [n, classes], label ids [n], how many texts were truncated)."""
+    def predict_outputs(self, texts, batch_size: int | None = None, progress: bool | None = None):
+        """(the task's outputs and ``logits`` as arrays, how many texts were truncated): an export's answer."""
         from tfbert.predict import _check_texts
         from tfbert.training import predict_logits
 
         texts = _check_texts(texts)
         logits = predict_logits(self.model, texts, batch_size=batch_size or 64)
-        if len(self.class_names) == 2:
-            p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-            probs = np.stack([1.0 - p, p], axis=1).astype(np.float32)
-        else:
-            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+        outputs = {k: np.asarray(v) for k, v in self.task.outputs(tf.constant(logits), self.class_names).items()}
         counts = self.model.preprocessor.token_ids(texts, max_length=1_000_000).row_lengths().numpy()
-        return probs, probs.argmax(axis=1), int((counts > self.seq_length).sum())
+        return {**outputs, "logits": logits}, int((counts > self.seq_length).sum())
+
+    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
+        """Classification: (probabilities [n, classes], label ids [n], how many texts were truncated)."""
+        if self.task.name != "classification":
+            raise ConfigError(f"this checkpoint is a {self.task.name} model; use predict() or predict_outputs()")
+        outputs, truncated = self.predict_outputs(texts, batch_size, progress)
+        return outputs["probabilities"].astype(np.float32), outputs["label_id"].astype(np.int64), truncated
 
     def predict_proba(self, texts, batch_size: int | None = None, progress: bool | None = None) -> np.ndarray:
-        return self.predict_arrays(texts, batch_size, progress)[0]
+        if self.task.name == "regression":
+            raise ConfigError("this checkpoint is a regression model: it predicts values; use predict()")
+        return self.predict_outputs(texts, batch_size, progress)[0]["probabilities"].astype(np.float32)
 
     def predict(self, texts, batch_size: int | None = None, progress: bool | None = None) -> list[dict]:
-        probs, ids, _ = self.predict_arrays(texts, batch_size, progress)
-        return [{"label": self.class_names[int(i)], "score": float(p[int(i)]),
-                 "scores": {n: float(v) for n, v in zip(self.class_names, p)}} for p, i in zip(probs, ids)]
+        outputs, _ = self.predict_outputs(texts, batch_size, progress)
+        return [self.task.describe(outputs, self.class_names, i) for i in range(len(outputs["logits"]))]
 
     __call__ = predict

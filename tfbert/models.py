@@ -14,6 +14,7 @@ from tfbert.encoder_cache import split_at_head
 from tfbert.heads import HeadSpec, get_head, resolve_head_settings
 from tfbert.precision import set_precision
 from tfbert.registry import ModelSpec, get_spec
+from tfbert.tasks import Task, get_task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,7 @@ class _Description:
     seq_length: int
     train_encoder: bool
     precision: str
+    task: str = "classification"
 
 
 class TextClassifier(keras.Model):
@@ -47,6 +49,9 @@ class TextClassifier(keras.Model):
 
     ``part(name)`` returns the Keras model for ``"model"`` (this one),
     ``"core"`` or ``"head"``: training code says which one it fits.
+
+    ``task`` says what the logits mean (``tfbert.tasks``); for multi-label
+    models ``thresholds`` holds the per-tag cuts (None: 0.5) that exports use.
     """
 
     PARTS = ("model", "core", "head")
@@ -62,6 +67,7 @@ class TextClassifier(keras.Model):
         self.preprocessor = preprocessor
         self._description = description
         self._head_split = None
+        self.thresholds = None
 
     # -- what the model is
     @property
@@ -83,7 +89,13 @@ class TextClassifier(keras.Model):
         return dict(self._description.head_config)
 
     @property
+    def task(self) -> Task:
+        """What the model predicts: ``tfbert.tasks.get_task(name)``."""
+        return get_task(self._description.task)
+
+    @property
     def class_names(self) -> list[str]:
+        """Class names, the regression target's name, or the tag names."""
         return list(self._description.class_names)
 
     @property
@@ -92,8 +104,8 @@ class TextClassifier(keras.Model):
 
     @property
     def num_outputs(self) -> int:
-        """Logits per text: 1 for two classes (sigmoid), else one per class."""
-        return 1 if self.num_classes == 2 else self.num_classes
+        """Logits per text: 1 for two classes (sigmoid) or a regression value, else one per class or tag."""
+        return self.task.num_outputs(self.class_names)
 
     @property
     def seq_length(self) -> int:
@@ -143,15 +155,20 @@ def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):
 
 def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: int | None = None,
                       class_names=None, seq_length: int = 128, train_encoder: bool | None = None,
-                      precision: str | None = None, **head_kwargs) -> TextClassifier:
+                      precision: str | None = None, task: str = "classification",
+                      **head_kwargs) -> TextClassifier:
     """A Keras text classifier from a registry name and a head style.
 
     Args:
         name: str. Registry name, ``hf:<checkpoint>``, ``tfhub:<enc>|<pre>`` or a folder.
         head: str. ``dense``, ``cls_bn`` or ``bilstm`` (see ``tfbert.heads``).
         num_classes: int or None. Number of labels; taken from ``class_names``
-            when omitted, else 2.
-        class_names: list of str or None. Label names, kept with the model.
+            when omitted, else 2 (classification).
+        class_names: list of str or None. Label names, kept with the model: the
+            classes, the tags (multi-label) or the target's name (regression,
+            default ``["value"]``).
+        task: str. ``classification``, ``regression`` (one output) or
+            ``multi_label`` (one sigmoid output per tag); see ``tfbert.tasks``.
         seq_length: int. Maximum tokens per text, at most the model's limit.
         train_encoder: bool or None. Fine-tune the encoder; default per head
             (``dense`` trains it, ``cls_bn`` and ``bilstm`` freeze it).
@@ -174,7 +191,7 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
     spec = get_spec(name)
     head_spec = get_head(head)
     head_kwargs = {k: v for k, v in head_kwargs.items() if v is not None}
-    class_names, num_classes = _resolve_classes(class_names, num_classes)
+    class_names = _resolve_names(get_task(task), class_names, num_classes)
     train_encoder = resolve_head_settings(head, train_encoder=train_encoder)["train_encoder"]
 
     preprocessor = load_preprocessor(spec, seq_length)
@@ -185,20 +202,20 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
         if spec.backend == "huggingface":
             from tfbert.encoders.huggingface import check_pairing
             check_pairing(preprocessor, encoder)
-        core = _build_core(spec, encoder, preprocessor, head_spec, num_classes, head_kwargs)
+        core = _build_core(spec, encoder, preprocessor, head_spec, get_task(task).num_outputs(class_names),
+                           head_kwargs)
     finally:
         # The policy is global; keep it only for the layers built here.
         keras.mixed_precision.set_global_policy(previous_policy)
 
     description = _Description(spec=spec, head=head, head_config=head_kwargs, class_names=tuple(class_names),
-                               seq_length=seq_length, train_encoder=train_encoder, precision=precision)
+                               seq_length=seq_length, train_encoder=train_encoder, precision=precision, task=task)
     return TextClassifier(core, preprocessor, description)
 
 
-def _build_core(spec, encoder, preprocessor, head_spec, num_classes, head_kwargs):
+def _build_core(spec, encoder, preprocessor, head_spec, num_outputs, head_kwargs):
     inputs = {k: keras.Input(shape=(None,), dtype=tf.int32, name=k) for k in preprocessor.input_names}
     outputs = encoder(inputs)
-    num_outputs = 1 if num_classes == 2 else num_classes
     try:
         logits = head_spec.build(outputs, inputs["input_mask"], num_outputs,
                                  pooling=spec.sentence_pooling, **head_kwargs)
@@ -211,16 +228,14 @@ def _build_core(spec, encoder, preprocessor, head_spec, num_classes, head_kwargs
     return keras.Model(inputs, logits, name=f"{head_spec.name}_classifier")
 
 
-def _resolve_classes(class_names, num_classes):
+def _resolve_names(task: Task, class_names, num_classes) -> list[str]:
     if class_names is not None:
         class_names = [str(c) for c in class_names]
         if num_classes is not None and num_classes != len(class_names):
             raise ConfigError(
                 f"num_classes={num_classes} but {len(class_names)} class names were given; pass one of them")
-        num_classes = len(class_names)
-    num_classes = 2 if num_classes is None else int(num_classes)
-    if num_classes < 2:
-        raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
-    if class_names is None:
-        class_names = [str(i) for i in range(num_classes)]
-    return class_names, num_classes
+    elif task.name == "regression":
+        class_names = ["value"]
+    else:
+        class_names = [str(i) for i in range(2 if num_classes is None else int(num_classes))]
+    return task.check_names(class_names)

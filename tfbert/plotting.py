@@ -17,6 +17,9 @@ Image sizes (pixels = inches * ``DPI``):
 A history is a per-epoch table (a pandas DataFrame, also saved as ``history.csv``)
 with columns ``epoch`` (1-based), ``loss``, ``accuracy`` and, when there was a
 validation set, ``val_loss`` and ``val_accuracy`` (other columns are ignored).
+Regression runs have ``pearson`` (and ``val_spearman``), multi-label runs
+``f1_micro`` in place of ``accuracy``: the second panel shows whichever is there
+(``SCORES``).
 """
 
 from __future__ import annotations
@@ -201,11 +204,23 @@ def _fmt_epoch(e: float) -> str:
 # --------------------------------------------------------------------------- figures
 
 
+#: The second panel's figure, by task: the first of these a history holds.
+SCORES = (("accuracy", "Accuracy"), ("pearson", "Pearson r"), ("f1_micro", "Micro F1"))
+
+
+def _score_of(*histories) -> tuple[str, str]:
+    for key, label in SCORES:
+        if any(_column(h, key) is not None or _column(h, f"val_{key}") is not None for h in histories):
+            return key, label
+    return SCORES[0]
+
+
 def plot_history(history: Any, path: str | os.PathLike, title: str | None = None) -> Path:
     """Draw a run's training curves and save them as a PNG of ``HISTORY_IMAGE_SIZE`` px.
 
     Top panel: loss (train and validation); bottom panel: accuracy (train and
-    validation); both share the epoch axis. Points carry markers so a 1- or
+    validation; Pearson r and validation Spearman for regression, micro-F1 for
+    multi-label); both share the epoch axis. Points carry markers so a 1- or
     2-epoch run is still visible. Validation lines are labelled with their best
     value and epoch. Validation columns are optional.
 
@@ -220,7 +235,7 @@ def plot_history(history: Any, path: str | os.PathLike, title: str | None = None
     fig.set_layout_engine("constrained")
     ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
 
-    panels = ((ax_loss, "loss", "Loss", "min"), (ax_acc, "accuracy", "Accuracy", "max"))
+    panels = ((ax_loss, "loss", "Loss", "min"), (ax_acc, *_score_of(history), "max"))
     for ax, metric, label, mode in panels:
         drew = False
         train = _column(history, metric)
@@ -236,6 +251,12 @@ def plot_history(history: Any, path: str | os.PathLike, title: str | None = None
                 name += f" ({'min' if mode == 'min' else 'best'} {fmt.format(best[0])} @ epoch {_fmt_epoch(best[1])})"
             _plot_series(ax, epochs, val, color=_VAL_COLOR, marker="s", label=name)
             drew = True
+        spearman = _column(history, "val_spearman") if metric == "pearson" else None
+        if spearman is not None:
+            best = _best(spearman, epochs, "max")
+            _plot_series(ax, epochs, spearman, color=_VAL_COLOR, marker="^", linestyle="--",
+                         label="validation Spearman" + (f" (best {best[0]:.3f} @ epoch {_fmt_epoch(best[1])})"
+                                                        if best is not None else ""))
         _style_axes(ax, label, epochs, drew)
         if drew:
             ax.legend(loc="best")
@@ -262,7 +283,8 @@ def short_run_labels(names: list[str]) -> list[str]:
 def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
     """Compare several runs' curves in one PNG of ``SWEEP_IMAGE_SIZE`` px.
 
-    Top panel: each run's ``val_loss``; bottom panel: each run's ``val_accuracy``.
+    Top panel: each run's ``val_loss``; bottom panel: each run's ``val_accuracy``
+    (or the task's figure: ``SCORES``).
     A run without validation values falls back to its training curve, marked
     ``(train)`` in the legend. The legend (run names) sits right of the panels.
     ``histories`` maps run name -> history (DataFrame, dict or history.csv path).
@@ -273,13 +295,14 @@ def plot_sweep(histories: Mapping[str, Any], path: str | os.PathLike, title: str
     fig = _new_figure(SWEEP_FIGSIZE)
     fig.set_layout_engine("constrained")
     ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
-    all_epochs, handles, labels, used_train = _draw_sweep_runs(ax_loss, ax_acc, runs)
+    score, label = _score_of(*runs.values())
+    all_epochs, handles, labels, used_train = _draw_sweep_runs(ax_loss, ax_acc, runs, score)
 
     any_train = any(used_train.values())
     ax_loss.set_title("validation loss" + (" (train loss where no validation)" if used_train["loss"] else ""))
-    ax_acc.set_title("validation accuracy" + (" (train accuracy where no validation)" if used_train["accuracy"] else ""))
+    ax_acc.set_title(f"validation {label}" + (f" (train {label} where no validation)" if used_train[score] else ""))
     _style_axes(ax_loss, "Loss", all_epochs, bool(ax_loss.lines))
-    _style_axes(ax_acc, "Accuracy", all_epochs, bool(ax_acc.lines))
+    _style_axes(ax_acc, label, all_epochs, bool(ax_acc.lines))
     ax_acc.set_xlabel("Epoch")
     if handles:
         fig.legend(handles, labels, loc="outside right upper", title="run",
@@ -310,21 +333,21 @@ def _run_style(i: int, colors) -> dict[str, Any]:
     )
 
 
-def _draw_sweep_runs(ax_loss, ax_acc, runs: dict[str, "pd.DataFrame"]):
+def _draw_sweep_runs(ax_loss, ax_acc, runs: dict[str, "pd.DataFrame"], score: str = "accuracy"):
     """Plot every run's curves; returns (all epochs, legend handles, legend labels, used_train)."""
     import matplotlib as mpl
 
     colors = mpl.colormaps["tab10"].colors if len(runs) <= 10 else mpl.colormaps["tab20"].colors
     all_epochs: list[float] = []
     handles, labels = [], []
-    used_train = {"loss": False, "accuracy": False}
+    used_train = {"loss": False, score: False}
     for i, (name, hist) in enumerate(runs.items()):
         epochs = _epochs(hist)
         all_epochs.extend(epochs.tolist())
         style = _run_style(i, colors)
         run_handle = None
         suffixes = []
-        for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        for ax, metric in ((ax_loss, "loss"), (ax_acc, score)):
             values = _column(hist, f"val_{metric}")
             if values is None:
                 values = _column(hist, metric)

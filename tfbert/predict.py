@@ -29,6 +29,7 @@ import numpy as np
 from tfbert.errors import ConfigError, DataError, printable
 from tfbert.export import SIGNATURE, TOKENIZER_DIR, read_export_info
 from tfbert.files import check_writable_file
+from tfbert.tasks import get_task
 
 __all__ = ["Predictor", "load", "read_texts", "check_utf8", "write_predictions", "format_predictions"]
 
@@ -57,6 +58,7 @@ class Predictor:
         self.model_dir = Path(model_dir).expanduser()
         self.info = read_export_info(self.model_dir)
         self.class_names = [str(c) for c in self.info["class_names"]]
+        self.task = get_task(self.info.get("task", "classification"))  # exports before tasks classified
         self.seq_length = int(self.info["seq_length"])
         tok = self.info.get("tokenizer") or {}
         self.takes_text = tok.get("kind", "in_graph") == "in_graph"
@@ -142,34 +144,55 @@ class Predictor:
         counts = np.asarray([len(ids) for ids in self._hf_tokenizer(texts, truncation=False)["input_ids"]])
         return np.argsort(np.minimum(counts, self.seq_length), kind="stable"), counts
 
-    def _run_batch(self, batch: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _run_batch(self, batch: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """(the task's outputs, token counts where the SavedModel tokenizes)."""
         if self.takes_text:
             out = self._serve(text=self._tf.constant(batch, dtype=self._tf.string))
-            return out["probabilities"].numpy(), out["label_id"].numpy(), out["num_tokens"].numpy()
-        out = self._serve(**self._encode(batch))
-        return out["probabilities"].numpy(), out["label_id"].numpy(), None
+            num_tokens = out["num_tokens"].numpy()
+        else:
+            out, num_tokens = self._serve(**self._encode(batch)), None
+        return {k: out[k].numpy() for k in (*self.task.output_names, "logits")}, num_tokens
 
     def predict_proba(self, texts: str | Iterable[str], batch_size: int | None = None,
                       progress: bool | None = None) -> np.ndarray:
-        """Class probabilities, float32 [len(texts), num_classes]."""
-        return self.predict_arrays(texts, batch_size, progress)[0]
+        """Class (or, multi-label, tag) probabilities, float32 [len(texts), num_classes]."""
+        if "probabilities" not in self.task.output_names:
+            raise ConfigError(f"{self.model_dir} is a {self.task.name} model: it predicts values, not "
+                              f"probabilities; use predict() or predict_outputs()")
+        outputs, _ = self.predict_outputs(texts, batch_size, progress)
+        return outputs.get("probabilities", np.zeros((0, len(self.class_names)), np.float32))
 
     def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
-        """(probabilities [n, classes], label ids [n], how many texts were truncated)."""
+        """Classification: (probabilities [n, classes], label ids [n], how many texts were truncated)."""
+        if self.task.name != "classification":
+            raise ConfigError(f"{self.model_dir} is a {self.task.name} model; use predict() or predict_outputs()")
+        outputs, truncated = self.predict_outputs(texts, batch_size, progress)
+        if not outputs:
+            return np.zeros((0, len(self.class_names)), np.float32), np.zeros((0,), np.int64), 0
+        return outputs["probabilities"], outputs["label_id"].astype(np.int64), truncated
+
+    def predict_outputs(self, texts, batch_size: int | None = None,
+                        progress: bool | None = None) -> tuple[dict[str, np.ndarray], int]:
+        """(the SavedModel's task outputs for every text, in input order; how many texts were truncated).
+
+        The keys are the task's (``tfbert.tasks``: ``probabilities``/``label_id``/``label``,
+        ``value``, or ``probabilities``/``label_ids``/``labels``); no texts give an empty dict."""
         texts = _check_texts(texts)
         batch_size = self._default_batch_size() if batch_size is None else batch_size
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         n = len(texts)
-        probs = np.zeros((n, len(self.class_names)), dtype=np.float32)
-        ids = np.zeros((n,), dtype=np.int64)
+        outputs: dict[str, np.ndarray] = {}
         order, counts = self._plan(texts) if n else (np.zeros(0, np.int64), None)
         all_counts = np.zeros((n,), dtype=np.int64) if counts is None else counts
         with _progress(n, progress) as bar:
             for start in range(0, n, batch_size):
                 rows = order[start:start + batch_size]
-                p, i, num_tokens = self._run_batch([texts[r] for r in rows])
-                probs[rows], ids[rows] = p, i
+                batch_out, num_tokens = self._run_batch([texts[r] for r in rows])
+                for key, value in batch_out.items():
+                    if key not in outputs:
+                        outputs[key] = np.zeros((n, *value.shape[1:]), value.dtype)
+                    outputs[key][rows] = value
                 if num_tokens is not None:
                     all_counts[rows] = num_tokens
                 bar.update(len(rows))
@@ -179,7 +202,7 @@ class Predictor:
                 "warning: %d of %d text(s) are longer than the model's %d tokens (longest: %d) and "
                 "were truncated; export a model trained with a larger seq_length to read more",
                 truncated, n, self.seq_length, int(all_counts.max()))
-        return probs, ids, truncated
+        return outputs, truncated
 
     def predict(self, texts: str | Iterable[str], batch_size: int | None = None,
                 progress: bool | None = None) -> list[dict[str, Any]]:
@@ -198,16 +221,16 @@ class Predictor:
 
         Returns:
             One dict per text: ``{"label": name, "score": probability of that
-            label, "scores": {name: probability, ...}}``.
+            label, "scores": {name: probability, ...}}``; regression models
+            ``{"value": number}``; multi-label models ``{"labels": [chosen
+            tags], "scores": {tag: probability, ...}}``.
 
         Texts longer than ``seq_length`` tokens are truncated, with one
         warning line (logger ``tfbert.predict``) for the whole call.
         """
-        probs, ids, _ = self.predict_arrays(texts, batch_size, progress)
-        names = self.class_names
-        return [{"label": names[int(i)], "score": float(p[int(i)]),
-                 "scores": {name: float(v) for name, v in zip(names, p)}}
-                for p, i in zip(probs, ids)]
+        outputs, _ = self.predict_outputs(texts, batch_size, progress)
+        n = len(next(iter(outputs.values()))) if outputs else 0
+        return [self.task.describe(outputs, self.class_names, i) for i in range(n)]
 
     __call__ = predict
 
@@ -381,26 +404,40 @@ def check_file_path(path: Path) -> None:
         raise DataError(f"{path} is a folder, expected a file; pass a file path")
 
 
-class _PredictionWriter:
-    """Rows of predictions into ``.csv`` (text, label, score, score_<class>...) or ``.jsonl``,
-    written to a temporary file that replaces ``path`` only when complete."""
+#: CSV columns between the text and the per-class scores, by task.
+_CSV_COLUMNS = {"classification": ("label", "score"), "regression": ("value",), "multi_label": ("labels",)}
 
-    def __init__(self, path: Path, class_names: Sequence[str]):
+
+def _csv_cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+class _PredictionWriter:
+    """Rows of predictions into ``.csv`` (text, label, score, score_<class>...; regression: text, value;
+    multi-label: text, labels, score_<tag>...) or ``.jsonl``, written to a temporary file that
+    replaces ``path`` only when complete."""
+
+    def __init__(self, path: Path, class_names: Sequence[str], task: str = "classification"):
         self.path, self.class_names = path, list(class_names)
+        self.columns = _CSV_COLUMNS[task]
+        self.scores = task != "regression"
         self.jsonl = path.suffix.lower() == ".jsonl"
         self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self._file = open(self._tmp, "w", encoding="utf-8", newline="")
         self._csv = None if self.jsonl else csv.writer(self._file)
         if self._csv:
-            self._csv.writerow(["text", "label", "score", *[f"score_{n}" for n in self.class_names]])
+            self._csv.writerow(["text", *self.columns,
+                                *([f"score_{n}" for n in self.class_names] if self.scores else [])])
 
     def write(self, texts: Sequence[str], predictions: Sequence[dict]) -> None:
         for text, pred in zip(texts, predictions):
             if self.jsonl:
                 self._file.write(json.dumps({"text": text, **pred}, ensure_ascii=False) + "\n")
             else:
-                self._csv.writerow([text, pred["label"], f"{pred['score']:.6f}",
-                                    *[f"{pred['scores'][n]:.6f}" for n in self.class_names]])
+                self._csv.writerow([text, *[_csv_cell(pred[c]) for c in self.columns],
+                                    *([f"{pred['scores'][n]:.6f}" for n in self.class_names] if self.scores else [])])
 
     def __enter__(self):
         return self
@@ -414,10 +451,10 @@ class _PredictionWriter:
 
 
 def write_predictions(path: str | os.PathLike, texts: Sequence[str], predictions: Sequence[dict],
-                      class_names: Sequence[str]) -> Path:
+                      class_names: Sequence[str], task: str = "classification") -> Path:
     """Write predictions as ``.csv`` (text, label, score, score_<class>...) or ``.jsonl``, atomically."""
     path = check_output_path(path)
-    with _PredictionWriter(path, class_names) as writer:
+    with _PredictionWriter(path, class_names, task) as writer:
         writer.write(texts, predictions)
     return path
 
@@ -433,7 +470,9 @@ def predict_file(predictor: Predictor, input_path: str | os.PathLike, output_pat
     """
     path = check_output_path(output_path)
     count = 0
-    with _PredictionWriter(path, predictor.class_names) as writer, _progress(None, True) as bar:
+    task = getattr(predictor, "task", None)
+    with _PredictionWriter(path, predictor.class_names, task.name if task else "classification") as writer, \
+            _progress(None, True) as bar:
         for texts in iter_text_chunks(input_path, text_column, chunk_size):
             writer.write(texts, predictor.predict(texts, batch_size=batch_size, progress=False))
             count += len(texts)
@@ -452,12 +491,25 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 def format_predictions(texts: Sequence[str], predictions: Sequence[dict], width: int = 70) -> str:
-    """A plain table: label, score, text (clipped to ``width`` characters, one line)."""
-    label_w = max([len("label")] + [len(printable(p["label"])) for p in predictions])
-    lines = [f"{'label':<{label_w}}  {'score':>6}  text"]
-    for text, pred in zip(texts, predictions):
+    """A plain table: label, score, text (clipped to ``width`` characters, one line); regression
+    models show the value, multi-label models the chosen tags."""
+    kind = "value" if predictions and "value" in predictions[0] else \
+        "labels" if predictions and "labels" in predictions[0] else "label"
+    cells = [_shown_prediction(p) for p in predictions]
+    label_w = max([len(kind)] + [len(printable(c[0])) for c in cells])
+    score = "score" if kind == "label" else ""
+    lines = [f"{kind:<{label_w}}  {score:>6}  text"]
+    for text, (label, value) in zip(texts, cells):
         shown = printable(" ".join(text.split()))
         if len(shown) > width:
             shown = shown[:width - 3] + "..."
-        lines.append(f"{printable(pred['label']):<{label_w}}  {pred['score']:6.4f}  {shown}")
+        lines.append(f"{printable(label):<{label_w}}  {value:>6}  {shown}")
     return "\n".join(lines)
+
+
+def _shown_prediction(pred: dict) -> tuple[str, str]:
+    if "value" in pred:
+        return f"{pred['value']:.4f}", ""
+    if "labels" in pred:
+        return ",".join(pred["labels"]) or "(none)", ""
+    return pred["label"], f"{pred['score']:.4f}"

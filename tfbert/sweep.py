@@ -247,8 +247,9 @@ def _failed(config, run: RunFolder, err: Exception, where, record: bool = True) 
 
 def _report(frame: pd.DataFrame, plan: SweepPlan, figure: Path | None) -> None:
     sweep = plan.sweep
-    show = [c for c in ("run", "status", "best_val_accuracy", "best_epoch", "test_accuracy",
-                        "train_time_s", "examples_per_s", "error") if c in frame]
+    scores = [c for c in frame if c.startswith("best_val_")] + ["best_epoch"] + \
+        [c for c in frame if c.startswith("test_") and c != "test_f1_macro"]
+    show = [c for c in ("run", "status", *scores, "train_time_s", "examples_per_s", "error") if c in frame]
     print("\n" + frame[show].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     left = [r.name for r in plan.unsettled()]
     if left:

@@ -19,8 +19,9 @@ from tfbert.config import RunConfig
 from tfbert.runs import DONE, RunFolder, SweepFolder
 
 SUMMARY_COLUMNS = ["run", "status", "model", "head", "learning_rate", "seq_length", "epochs",
-                   "epochs_run", "batch_size", "seed", "best_val_accuracy", "best_epoch",
-                   "test_accuracy", "test_f1_macro", "train_time_s", "examples_per_s", "error"]
+                   "epochs_run", "batch_size", "seed", "best_val_accuracy", "best_val_pearson", "best_val_f1_micro",
+                   "best_epoch", "test_accuracy", "test_pearson", "test_spearman", "test_rmse", "test_f1_micro",
+                   "test_f1_macro", "train_time_s", "examples_per_s", "error"]
 RUNNING = "running"
 
 

@@ -52,6 +52,35 @@ def toy_texts(n: int = 64, num_classes: int = 2, seed: int = 0):
     return [texts[i] for i in order], np.asarray(labels, dtype=np.int32)[order]
 
 
+def toy_values(n: int = 64, seed: int = 0):
+    """A learnable regression task on a 0-5 scale (as STS): 0 for a negative word, 2.5 neutral, 5 positive.
+
+    Returns (texts, float32 values)."""
+    texts, labels = toy_texts(n, num_classes=3, seed=seed)
+    return texts, labels.astype(np.float32) * 2.5
+
+
+TAGS = ("negative", "positive", "neutral")
+
+
+def toy_tags(n: int = 64, seed: int = 0):
+    """A learnable multi-label task: a text's tags are the kinds of keyword it holds (any of ``TAGS``, or none).
+
+    Returns (texts, list of tag lists); every subset of the tags occurs equally often."""
+    rng = np.random.default_rng(seed)
+    texts, tags = [], []
+    for i in range(n):
+        chosen = [tag for bit, tag in enumerate(TAGS) if (i % 8) >> bit & 1]
+        words = list(rng.choice(FILLER, size=rng.integers(3, 8)))
+        for tag in chosen:
+            group = [NEGATIVE, POSITIVE, NEUTRAL][TAGS.index(tag)]
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(group)))
+        texts.append(" ".join(words))
+        tags.append(chosen)
+    order = rng.permutation(n)
+    return [texts[i] for i in order], [tags[i] for i in order]
+
+
 def make_tiny_hf_bert(folder: str | os.PathLike, hidden_size: int = 32, num_layers: int = 2,
                       num_heads: int = 2, max_positions: int = 128, seed: int = 0, dropout: float = 0.1) -> str:
     """A random tiny BERT saved with ``save_pretrained`` (weights + tokenizer).

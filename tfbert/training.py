@@ -10,7 +10,6 @@ import tf_keras as keras
 
 from tfbert import encoder_cache
 from tfbert.accumulation import GradientAccumulation
-from tfbert.data.labels import check_labels_in_range
 from tfbert.errors import ConfigError, DataError
 from tfbert.heads import resolve_head_settings
 from tfbert.models import TextClassifier
@@ -18,21 +17,11 @@ from tfbert.optimization import create_optimizer, current_learning_rate
 from tfbert.pipeline import EpochBatches, epoch_batches, ids_dataset, restore_order, sorted_batches
 
 
-def loss_and_metric(num_classes: int):
-    """One logit + binary cross-entropy for two classes, N logits + sparse CE else."""
-    if num_classes == 2:
-        # threshold 0 because the model outputs logits, not probabilities
-        return (keras.losses.BinaryCrossentropy(from_logits=True),
-                keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0))
-    return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
-
-
 def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: float | None = None,
                        warmup_ratio: float = 0.1, weight_decay: float = 0.01, warmup_steps: int | None = None,
                        clip_norm: float | None = 1.0, jit_compile: bool = False,
-                       part: str = "model", accumulation_steps: int = 1) -> keras.Model:
-    """Compile one part of ``model`` with AdamW + linear warmup/decay and the loss that fits the labels.
+                       part: str = "model", accumulation_steps: int = 1, loss: str = "auto") -> keras.Model:
+    """Compile one part of ``model`` with AdamW + linear warmup/decay and the loss that fits its task.
 
     Args:
         model: TextClassifier from ``create_classifier``.
@@ -48,6 +37,8 @@ def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: f
         accumulation_steps: int. Average the gradients of this many batches
             per update (``tfbert.accumulation``); ``train_steps`` counts
             batches, the schedule counts updates.
+        loss: str. ``auto`` (the task's: cross-entropy, or MSE for regression)
+            or ``huber`` / ``mse`` for regression (``tfbert.tasks``).
 
     Returns:
         The compiled Keras model to fit: that part, or its accumulating wrapper.
@@ -58,26 +49,23 @@ def compile_classifier(model: TextClassifier, train_steps: int, learning_rate: f
                                  weight_decay=weight_decay, clip_norm=clip_norm)
     target = model.part(part)
     with target.distribute_strategy.scope():  # metrics and accumulated sums belong to the model's strategy
-        loss, metric = loss_and_metric(model.num_classes)
+        task, names = model.task, model.class_names
+        loss_fn, metrics = task.loss(names, loss), task.metrics(names)
         if accumulation_steps != 1:
             if tf.distribute.has_strategy():
                 raise ConfigError("--accumulation-steps needs the default strategy: tf.distribute cannot apply an "
                                   "update inside a conditional step; under a strategy raise --batch-size instead "
                                   "(the replicas share it)")
             target = GradientAccumulation(target, accumulation_steps)
-        target.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
+        target.compile(optimizer=optimizer, loss=loss_fn, metrics=metrics, jit_compile=jit_compile)
     return target
 
 
-def _label_array(labels, num_texts: int, num_classes: int) -> np.ndarray:
-    """Checked class ids in the layout the loss takes: float [n, 1] for two classes, int [n] else."""
-    labels = np.asarray(labels)
+def _label_array(model: TextClassifier, labels, num_texts: int) -> np.ndarray:
+    """Checked labels in the layout the task's loss takes (``Task.targets``)."""
     if len(labels) != num_texts:
         raise DataError(f"{num_texts} texts but {len(labels)} labels; give one label per text")
-    check_labels_in_range(labels, num_classes)
-    if num_classes == 2:
-        return labels.astype(np.float32)[:, None]
-    return labels.astype(np.int32)
+    return model.task.targets(labels, model.class_names)
 
 
 def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32,
@@ -95,7 +83,8 @@ def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32
     Args:
         model: TextClassifier from ``create_classifier``.
         texts: sequence of str.
-        labels: class ids, or None for prediction.
+        labels: class ids (or names), regression values, multi-label tag lists
+            or a multi-hot array; None for prediction.
         batch_size: int. Examples per batch.
         shuffle: bool. Reshuffle every epoch.
         seed: int. Shuffle seed.
@@ -116,7 +105,7 @@ def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32
     if not texts:
         raise DataError("no examples: the data set is empty; check the file and the cleaning options")
     if labels is not None:
-        labels = _label_array(labels, len(texts), model.num_classes)
+        labels = _label_array(model, labels, len(texts))
     elif by_epoch:
         raise ConfigError("by_epoch=True makes training batches: pass the labels")
     if encoder_outputs:
@@ -184,15 +173,16 @@ class StepEvaluation(keras.callbacks.Callback):
     """Scores the validation set every ``every`` batches, without touching the epoch's training metrics.
 
     Keras' own ``evaluate`` would reset the compiled metrics mid-epoch, so this
-    uses its own loss and metric objects. Results collect in ``rows``
-    (step, val_loss, val_accuracy) and, with ``logs_dir``, go to TensorBoard
-    (``step_val_loss``, ``step_val_accuracy``).
+    uses its own loss and metric objects (the model's task's). Results collect in
+    ``rows`` (step, val_loss, val_<metric> for each metric: val_accuracy for
+    classification) and, with ``logs_dir``, go to TensorBoard (``step_val_loss``, ...).
     """
 
-    def __init__(self, valid_ds: tf.data.Dataset, num_classes: int, every: int, logs_dir=None):
+    def __init__(self, valid_ds: tf.data.Dataset, model: TextClassifier, every: int, logs_dir=None,
+                 loss: str = "auto"):
         super().__init__()
         self.valid_ds, self.every = valid_ds, int(every)
-        self.loss, self.metric = loss_and_metric(num_classes)
+        self.loss, self.metrics = model.task.loss(model.class_names, loss), model.task.metrics(model.class_names)
         self.writer = tf.summary.create_file_writer(str(logs_dir)) if logs_dir else None
         self.rows: list[dict] = []
         self._batches = 0
@@ -209,21 +199,46 @@ class StepEvaluation(keras.callbacks.Callback):
         self.rows, self._batches = list(state["rows"]), int(state["batches"])
 
     def _score(self, step: int) -> None:
-        self.metric.reset_state()
+        for metric in self.metrics:
+            metric.reset_state()
         total, count = 0.0, 0
         for x, y in self.valid_ds:
             pred = self.model(x, training=False)
             n = int(tf.shape(y)[0])
             total += float(self.loss(y, pred)) * n
             count += n
-            self.metric.update_state(y, pred)
-        row = {"step": step, "val_loss": total / max(count, 1), "val_accuracy": float(self.metric.result())}
+            for metric in self.metrics:
+                metric.update_state(y, pred)
+        row = {"step": step, "val_loss": total / max(count, 1),
+               **{f"val_{m.name}": float(m.result()) for m in self.metrics}}
         self.rows.append(row)
         if self.writer is not None:  # record_if: Keras' TensorBoard callback gates all summaries by its own step
             with self.writer.as_default(step=step), tf.summary.record_if(True):
-                tf.summary.scalar("step_val_loss", row["val_loss"])
-                tf.summary.scalar("step_val_accuracy", row["val_accuracy"])
+                for key, value in row.items():
+                    if key != "step":
+                        tf.summary.scalar(f"step_{key}", value)
             self.writer.flush()
+
+
+class ValidationSpearman(keras.callbacks.Callback):
+    """Adds ``val_spearman`` (rank correlation of a regression model on the validation set) to each
+    epoch's logs: ranks need every prediction at once, which no streaming Keras metric can hold."""
+
+    def __init__(self, valid_ds: tf.data.Dataset):
+        super().__init__()
+        self.valid_ds = valid_ds
+
+    def on_epoch_end(self, epoch, logs=None):
+        from scipy import stats
+
+        true, pred = [], []
+        for x, y in self.valid_ds:
+            pred.append(np.ravel(self.model(x, training=False)))
+            true.append(np.ravel(y))
+        true, pred = np.concatenate(true), np.concatenate(pred)
+        ok = np.ptp(true) > 0 and np.ptp(pred) > 0
+        if logs is not None:
+            logs["val_spearman"] = float(stats.spearmanr(true, pred)[0]) if ok else 0.0
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -244,7 +259,7 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
                      jit_compile: bool = False, part: str = "core",
                      examples_per_epoch: int | None = None, accumulation_steps: int = 1,
                      checkpoint_dir=None, save_every_steps: int | None = None, keep_checkpoints: int = 1,
-                     resume: bool = True, identity: dict | None = None) -> keras.callbacks.History:
+                     resume: bool = True, identity: dict | None = None, loss: str = "auto") -> keras.callbacks.History:
     """Compile one part of ``model`` for ``epochs`` over ``train_ds`` and fit it.
 
     Args:
@@ -269,11 +284,13 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
             the same batch count, in a new order).
         identity: dict or None. The run's settings, saved with checkpoints;
             a checkpoint of other settings is refused.
+        loss: str. ``auto`` or a loss the model's task takes (``compile_classifier``).
 
     Returns:
-        keras.callbacks.History whose ``history`` has, per epoch, loss,
-        accuracy, val_loss, val_accuracy, learning_rate and time (a resumed
-        run's includes the epochs before the resume).
+        keras.callbacks.History whose ``history`` has, per epoch, loss, the
+        task's metrics (accuracy; pearson and rmse; f1_micro and f1_macro),
+        their val_ twins, learning_rate and time (a resumed run's includes the
+        epochs before the resume).
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -283,7 +300,7 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
     target = compile_classifier(model, steps * epochs, learning_rate=learning_rate,
                                 warmup_ratio=warmup_ratio, warmup_steps=warmup_steps, weight_decay=weight_decay,
                                 clip_norm=clip_norm, jit_compile=jit_compile, part=part,
-                                accumulation_steps=accumulation_steps)
+                                accumulation_steps=accumulation_steps, loss=loss)
     callbacks = [EpochStats(examples_per_epoch), *(callbacks or [])]
     if checkpoint_dir is None:
         data = train_ds.stream(epochs) if isinstance(train_ds, EpochBatches) else train_ds.repeat(epochs)

@@ -169,8 +169,10 @@ def _show_progress(plan, shown: dict) -> None:
             record = folder.read_status() or {}
             on = f" on {shown[run.name]}" if run.name in shown else ""
             if record.get("status") == DONE:
-                accuracy = (folder.summary_row() or {}).get("test_accuracy")
-                result = "done" + (f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else "")
+                row = folder.summary_row() or {}
+                score = next((k for k in ("test_accuracy", "test_pearson", "test_f1_micro") if k in row), "")
+                value = row.get(score)
+                result = "done" + (f", {score.replace('_', ' ')} {value:.4f}" if isinstance(value, float) else "")
             else:
                 result = f"{record.get('status')}: {record.get('error', '')}"
             print(f"{plan.where(run)}: {result}{on} -> {folder.path}", flush=True)

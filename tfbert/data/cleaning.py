@@ -134,6 +134,8 @@ class Summary:
         over_window: fraction of texts longer than 64/128/256/512 tokens
             and than ``seq_length`` when given, or None without a tokenizer.
         seq_length: the length the model reads (longer texts are truncated), if known.
+        values: regression labels' statistics (mean, std, min, median, max), else None;
+            multi-label data list one ``classes`` row per tag (rows holding it).
     """
 
     rows: int
@@ -142,6 +144,7 @@ class Summary:
     tokens: dict[str, float] | None = None
     over_window: dict[str, float] | None = None
     seq_length: int | None = None
+    values: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict."""
@@ -163,6 +166,8 @@ class Summary:
     def __str__(self) -> str:
         balance, lengths = self.tables()
         parts = [f"{self.rows} rows", balance.to_string(index=False), lengths.to_string()]
+        if self.values is not None:
+            parts[1] = "labels: " + ", ".join(f"{k} {v:.4g}" for k, v in self.values.items())
         if self.over_window:
             over = ", ".join(f">{k}: {v:.1%}" for k, v in self.over_window.items())
             parts.append(f"texts longer than these token windows: {over}")
@@ -172,9 +177,39 @@ class Summary:
         return "\n\n".join(parts)
 
 
+def _class_balance(df: pd.DataFrame) -> list[dict[str, Any]]:
+    names = df.attrs.get(CLASS_NAMES_ATTR)
+    rows = []
+    for label, count in df["label"].value_counts(dropna=False).sort_index().items():
+        label = label.item() if hasattr(label, "item") else label
+        name = label
+        if names is not None and isinstance(label, int) and 0 <= label < len(names):
+            name = names[label]
+        rows.append({"label": label if isinstance(label, (int, str)) else str(label), "name": str(name),
+                     "count": int(count), "fraction": round(int(count) / len(df), 4)})
+    return rows
+
+
+def _label_values(summary: Summary, labels: pd.Series, label_kind: str, separator: str) -> None:
+    """Regression statistics or per-tag counts (labels already checked by ``tfbert.tasks``)."""
+    from tfbert.tasks import parse_tags
+
+    if label_kind == "values":
+        numbers = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
+        summary.values = {"mean": float(np.nanmean(numbers)), "std": float(np.nanstd(numbers)),
+                          "min": float(np.nanmin(numbers)), "median": float(np.nanmedian(numbers)),
+                          "max": float(np.nanmax(numbers))}
+        return
+    counts = pd.Series([t for cell in labels for t in parse_tags(cell, separator)]).value_counts().sort_index()
+    untagged = sum(1 for cell in labels if not parse_tags(cell, separator))
+    rows = [(str(tag), int(count)) for tag, count in counts.items()] + [("(no tag)", untagged)]
+    summary.classes = [{"label": tag, "name": tag, "count": count, "fraction": round(count / len(labels), 4)}
+                       for tag, count in rows]
+
+
 def summarize(
     df: pd.DataFrame, tokenizer: Tokenize | None = None, verbose: bool = False,
-    seq_length: int | None = None,
+    seq_length: int | None = None, label_kind: str = "classes", separator: str = ",",
 ) -> Summary:
     """Describes class balance and text lengths.
 
@@ -184,6 +219,8 @@ def summarize(
             token id lists; adds token length statistics.
         verbose: also print the summary.
         seq_length: the model's length: its share of longer texts is reported too.
+        label_kind: ``classes``; ``values`` (regression: label statistics) or
+            ``tags`` (multi-label: rows per tag, tags split at ``separator``).
 
     Returns:
         A :class:`Summary`; ``print(summary)`` shows tables,
@@ -193,22 +230,10 @@ def summarize(
     texts = df["text"].fillna("").astype(str)
     summary = Summary(rows=len(df), seq_length=seq_length)
 
-    if "label" in df.columns and len(df):
-        names = df.attrs.get(CLASS_NAMES_ATTR)
-        counts = df["label"].value_counts(dropna=False).sort_index()
-        for label, count in counts.items():
-            label = label.item() if hasattr(label, "item") else label
-            name = label
-            if names is not None and isinstance(label, int) and 0 <= label < len(names):
-                name = names[label]
-            summary.classes.append(
-                {
-                    "label": label if isinstance(label, (int, str)) else str(label),
-                    "name": str(name),
-                    "count": int(count),
-                    "fraction": round(int(count) / len(df), 4),
-                }
-            )
+    if "label" in df.columns and len(df) and label_kind != "classes":
+        _label_values(summary, df["label"], label_kind, separator)
+    elif "label" in df.columns and len(df):
+        summary.classes = _class_balance(df)
 
     summary.chars = _length_stats(texts.str.len().to_numpy())
 

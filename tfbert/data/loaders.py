@@ -195,13 +195,16 @@ def _json_failure(error: Exception) -> str:
     return printable(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
 
 
-def _json_cell_to_str(value: Any, column: str, where: str, path: Path, is_label: bool) -> str:
-    """Writes a JSON value as the string a CSV cell would hold."""
+def _json_cell_to_str(value: Any, column: str, where: str, path: Path, is_label: bool,
+                      label_kind: str = "classes") -> str:
+    """Writes a JSON value as the string a CSV cell would hold (a tag list as a JSON list)."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float) and is_label:
+    if isinstance(value, list) and is_label and label_kind == "tags":
+        return json.dumps([str(v) for v in value], ensure_ascii=False)
+    if isinstance(value, float) and is_label and label_kind == "classes":
         if not value.is_integer():
             raise DataError(
                 f"label {value!r} on {where} of {path} is not a class; labels "
@@ -230,6 +233,7 @@ def _to_frame(
     label_column: str | None,
     path: Path,
     where,
+    label_kind: str = "classes",
 ) -> pd.DataFrame:
     """Renames the chosen columns to text/label, keeps the others after them."""
     found = [str(c) for c in raw.columns]
@@ -242,7 +246,8 @@ def _to_frame(
 
     out = pd.DataFrame({"text": raw[text_column].fillna("").astype(str)})
     if label_column is not None:
-        out["label"] = labels_from_strings(raw[label_column], where, str(path), label_column)
+        out["label"] = labels_from_strings(raw[label_column], where, str(path), label_column,
+                                           check_missing=label_kind != "tags")  # no tag is a valid tag set
     for column in raw.columns:
         # A leftover column called text/label would be ambiguous: drop it.
         if column not in (text_column, label_column, "text", "label"):
@@ -256,6 +261,7 @@ def load_table(
     label_column: str | None = "label",
     fmt: str | None = None,
     quoting: str = "minimal",
+    label_kind: str = "classes",
 ) -> pd.DataFrame:
     """Loads a CSV, TSV or JSON Lines file, plain or gzipped.
 
@@ -268,6 +274,9 @@ def load_table(
         fmt: ``"csv"``, ``"tsv"`` or ``"jsonl"`` to override the extension.
         quoting: ``"minimal"`` (standard CSV quotes, as pandas writes) or
             ``"none"`` (quotes are plain characters, as in NSMC-style TSV).
+        label_kind: ``"classes"``; ``"values"`` (regression: JSON numbers
+            kept as they are) or ``"tags"`` (multi-label: JSON lists kept as
+            JSON, empty cells allowed). ``tfbert.tasks`` reads the labels.
 
     Returns:
         DataFrame with ``text``, ``label`` (unless ``label_column`` is None)
@@ -285,17 +294,17 @@ def load_table(
         for column in (text_column, label_column):
             if column is not None and column in raw.columns:
                 raw[column] = [
-                    _json_cell_to_str(v, column, f"line {n}", file, column == label_column)
+                    _json_cell_to_str(v, column, f"line {n}", file, column == label_column, label_kind)
                     for v, n in zip(raw[column].tolist(), lines)
                 ]
-        return _to_frame(raw, text_column, label_column, file, lambda i: f"line {lines[i]}")
+        return _to_frame(raw, text_column, label_column, file, lambda i: f"line {lines[i]}", label_kind)
 
     if quoting not in _QUOTING:
         raise DataError(f"unknown quoting {quoting!r}; use 'minimal' or 'none'")
     raw = _read_delimited(
         file, "," if kind == "csv" else "\t", _QUOTING[quoting], kind.upper()
     )
-    return _to_frame(raw, text_column, label_column, file, _row_locator(raw, text_column))
+    return _to_frame(raw, text_column, label_column, file, _row_locator(raw, text_column), label_kind)
 
 
 def _row_locator(raw: pd.DataFrame, text_column: str):
@@ -451,7 +460,7 @@ def _first_line(path: Path) -> str:
 
 
 def _load_file(
-    path: Path, text_column: str, label_column: str | None
+    path: Path, text_column: str, label_column: str | None, label_kind: str = "classes"
 ) -> pd.DataFrame:
     """Loads a file, recognising NSMC by its header."""
     header = _first_line(path)
@@ -460,16 +469,16 @@ def _load_file(
     base = path.name.lower().removesuffix(".gz")
     if base.endswith(".txt"):
         if "\t" in header:
-            return load_table(path, text_column, label_column, fmt="tsv")
+            return load_table(path, text_column, label_column, fmt="tsv", label_kind=label_kind)
         raise DataError(
             f"cannot tell the format of {path}; name it .csv, .tsv or .jsonl, "
             "or use a TSV header such as 'text<TAB>label'"
         )
-    return load_table(path, text_column, label_column)
+    return load_table(path, text_column, label_column, label_kind=label_kind)
 
 
 def _load_folder(
-    folder: Path, split: str, text_column: str, label_column: str | None
+    folder: Path, split: str, text_column: str, label_column: str | None, label_kind: str = "classes"
 ) -> pd.DataFrame:
     """Loads a folder: IMDB layout, a ``{split}.csv``-style file, a
     ``{split}/`` folder of class folders, or class folders."""
@@ -479,7 +488,7 @@ def _load_folder(
         stem = name.lower().removesuffix(".gz")
         for extension in (*_EXTENSION_FORMATS, ".txt"):
             if stem in (f"{split}{extension}", f"ratings_{split}{extension}"):
-                return _load_file(folder / name, text_column, label_column)
+                return _load_file(folder / name, text_column, label_column, label_kind)
     if (folder / split).is_dir():
         return load_class_folders(folder / split)
     return load_class_folders(folder)
@@ -490,6 +499,7 @@ def load_dataset(
     split: str = "train",
     text_column: str = "text",
     label_column: str | None = "label",
+    label_kind: str = "classes",
 ) -> pd.DataFrame:
     """Loads data from a short description, as given on the command line.
 
@@ -510,6 +520,7 @@ def load_dataset(
         split: ``"train"`` or ``"test"`` where the source has splits.
         text_column: text column for tables.
         label_column: label column for tables, None for unlabelled tables.
+        label_kind: ``classes``, ``values`` or ``tags`` (see ``load_table``).
 
     Returns:
         DataFrame with ``text`` and ``label`` (see the module docstring).
@@ -533,5 +544,5 @@ def load_dataset(
     if not path.exists():
         raise DataError(f"data not found: {text}; pass {_KNOWN_SPECS}")
     if path.is_dir():
-        return _load_folder(path, split, text_column, label_column)
-    return _load_file(path, text_column, label_column)
+        return _load_folder(path, split, text_column, label_column, label_kind)
+    return _load_file(path, text_column, label_column, label_kind)

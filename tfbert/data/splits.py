@@ -15,7 +15,7 @@ def _plain(value):
 
 
 def train_valid_split(
-    df: pd.DataFrame, valid_fraction: float = 0.1, seed: int = 42
+    df: pd.DataFrame, valid_fraction: float = 0.1, seed: int = 42, stratify: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Splits off a validation set with the same class proportions.
 
@@ -23,6 +23,8 @@ def train_valid_split(
         df: a frame with ``text`` and ``label``.
         valid_fraction: share of rows for validation, between 0 and 1.
         seed: random seed; the same seed and data give the same split.
+        stratify: keep class proportions (False: a plain random split, for
+            regression values and multi-label tag sets).
 
     Returns:
         ``(train, valid)``, shuffled, each with a fresh 0..n-1 index and the
@@ -35,14 +37,17 @@ def train_valid_split(
             both parts.
     """
     _check_valid_fraction(valid_fraction)
-    counts = _class_counts(df)
-    _check_rows_per_class(len(df), valid_fraction, len(counts))
+    if stratify:
+        _check_rows_per_class(len(df), valid_fraction, len(_class_counts(df)))
+    elif len(df) < 2:
+        raise DataError(f"{len(df)} row(s) cannot be split into training and validation data; add data")
     # Imported here: scikit-learn adds about a second to `import tfbert.data`.
     from sklearn.model_selection import train_test_split
 
     try:
         train, valid = train_test_split(
-            df, test_size=valid_fraction, random_state=seed, shuffle=True, stratify=df["label"]
+            df, test_size=valid_fraction, random_state=seed, shuffle=True,
+            stratify=df["label"] if stratify else None
         )
     except ValueError as error:  # a case the checks above did not foresee
         raise DataError(f"cannot split the data: {error}; change valid_fraction or add data") from error
