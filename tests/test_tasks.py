@@ -181,3 +181,18 @@ def test_bad_test_labels_stop_the_run_before_training(tiny_models, tmp_path):
     frame.to_csv(train, index=False)
     with pytest.raises(tfbert.DataError, match=r"regression labels must be numbers: row 2 \('zero'\)"):
         load_splits(RunConfig(model="tiny-tfhub", task="regression", train=str(train)))
+
+
+def test_output_bias_starts_at_the_label_prior(tiny_models):
+    from tfbert.training import predict_logits, start_output_bias
+
+    model = tfbert.create_classifier("tiny-tfhub", head="dense", task="regression", seq_length=8)
+    assert start_output_bias(model, [1.0, 2.0, 6.0])
+    assert model.core.get_layer("logits").bias.numpy().tolist() == [3.0]
+    tags = tfbert.create_classifier("tiny-tfhub", head="cls_bn", task="multi_label", class_names=["a", "b"],
+                                    seq_length=8)
+    assert start_output_bias(tags, [["a"], ["a", "b"], [], ["a"]])
+    np.testing.assert_allclose(tags.core.get_layer("logits").bias.numpy(), [np.log(3), np.log(1 / 3)], rtol=1e-6)
+    classes = tfbert.create_classifier("tiny-tfhub", head="dense", seq_length=8)
+    assert not start_output_bias(classes, [0, 1, 1])  # classification keeps its initialiser
+    assert predict_logits(model, ["x"]).shape == (1, 1) and predict_logits(tags, ["x"]).shape == (1, 2)

@@ -34,7 +34,7 @@ from tfbert.runs import DONE, RunFolder
 from tfbert.task_metrics import save_task_report, task_report, tune_thresholds
 from tfbert.tasks import Task, get_task, sigmoid
 from tfbert.training import (ResumableEarlyStopping, StepEvaluation, ValidationSpearman, make_dataset,
-                             predict_logits, train_classifier)
+                             predict_logits, start_output_bias, train_classifier)
 
 
 @dataclass
@@ -322,6 +322,7 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
         model, [splits.train["text"], splits.valid["text"] if has_valid else None])
     options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
                    verbose=bool(verbose))
+    start_output_bias(model, label_targets(config, splits.train, splits.class_names))  # a resume restores it
     train_ds = make_dataset(model, splits.train["text"], label_targets(config, splits.train, splits.class_names),
                             batch_size=config.batch_size, shuffle=True, seed=config.seed, by_epoch=True, **options)
     valid_ds = None

@@ -85,6 +85,10 @@ class Task:
         """One text's prediction (from the exported model's output arrays) as a plain dict."""
         raise NotImplementedError
 
+    def output_bias(self, targets: np.ndarray) -> np.ndarray | None:
+        """Where the output layer's bias should start for these (encoded) training labels; None: leave it."""
+        return None
+
     def check_loss(self, loss: str) -> str:
         loss = DEFAULT_LOSS[self.name] if loss == "auto" else loss
         if loss not in LOSSES[self.name]:
@@ -207,6 +211,11 @@ class Regression(Task):
     def describe(self, outputs, names, row):
         return {"value": float(outputs["value"][row])}
 
+    def output_bias(self, targets):
+        # Starting at the mean, the first steps learn the differences between texts instead of
+        # spending the warmup walking the output from 0 to a 1-10 rating scale.
+        return np.asarray([np.mean(targets)], np.float32)
+
 
 class MultiLabel(Task):
     name = "multi_label"
@@ -262,6 +271,11 @@ class MultiLabel(Task):
         joined = tf.strings.regex_replace(tf.strings.reduce_join(tags, axis=1, separator="\x00"), "\x00+", ",")
         joined = tf.strings.regex_replace(joined, "^,|,$", "")
         return {"probabilities": probabilities, "label_ids": tf.cast(chosen, tf.int32), "labels": joined}
+
+    def output_bias(self, targets):
+        # Each tag's log-odds in the training data: rare tags start rare, as in detection heads.
+        rate = np.clip(np.mean(targets, axis=0), 1e-3, 1 - 1e-3)
+        return np.log(rate / (1 - rate)).astype(np.float32)
 
     def describe(self, outputs, names, row):
         p = outputs["probabilities"][row]

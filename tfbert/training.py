@@ -119,6 +119,20 @@ def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32
                        static_shapes=static_shapes)
 
 
+def start_output_bias(model: TextClassifier, labels) -> bool:
+    """Set the ``logits`` layer's bias from the training labels where the task has a prior
+    (``Task.output_bias``: the mean for regression, tag log-odds for multi-label).
+
+    Returns whether it was set (False for classification, or a custom head whose last Dense
+    layer is not called ``logits``)."""
+    bias = model.task.output_bias(model.task.encode(labels, model.class_names))
+    layer = next((layer for layer in model.core.layers if layer.name == "logits"), None)
+    if bias is None or layer is None or getattr(layer, "bias", None) is None:
+        return False
+    layer.bias.assign(tf.cast(bias, layer.bias.dtype))
+    return True
+
+
 def _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose, by_epoch=False):
     if model.train_encoder:
         raise ConfigError("encoder_outputs=True needs a frozen encoder (train_encoder=False): "
