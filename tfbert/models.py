@@ -25,6 +25,8 @@ class _Description:
     seq_length: int
     train_encoder: bool
     precision: str
+    # True: reads (text, text_pair); False: single texts; None: either (ready checkpoints)
+    text_pair: bool | None = False
 
 
 class TextClassifier(keras.Model):
@@ -33,8 +35,9 @@ class TextClassifier(keras.Model):
     Built by :func:`create_classifier`; a Keras functional model, so ``fit``,
     ``predict``, ``evaluate``, ``save_weights`` and ``save`` (SavedModel) work
     as for any Keras model. Its input is the string tensor ``text`` [batch]
-    when the preprocessor runs in-graph (TF Hub entries), else the int32 dict
-    the preprocessor makes (HuggingFace entries); its output is the logits.
+    when the preprocessor runs in-graph (TF Hub entries; a sentence-pair
+    model takes ``text`` and ``text_pair``), else the int32 dict the
+    preprocessor makes (HuggingFace entries); its output is the logits.
 
     The parts, each usable alone:
 
@@ -52,7 +55,10 @@ class TextClassifier(keras.Model):
     PARTS = ("model", "core", "head")
 
     def __init__(self, core: keras.Model, preprocessor, description: _Description, name: str | None = None):
-        if preprocessor.in_graph:
+        if preprocessor.in_graph and description.text_pair:
+            inputs = {k: keras.Input(shape=(), dtype=tf.string, name=k) for k in ("text", "text_pair")}
+            outputs = core(preprocessor([inputs["text"], inputs["text_pair"]]))
+        elif preprocessor.in_graph:
             text = keras.Input(shape=(), dtype=tf.string, name="text")
             inputs, outputs = text, core(preprocessor(text))
         else:  # same layers as core: the model takes the preprocessor's int dict
@@ -109,6 +115,12 @@ class TextClassifier(keras.Model):
         return self._description.precision
 
     @property
+    def takes_pairs(self) -> bool | None:
+        """True for a sentence-pair model (``text`` + ``text_pair``), False for single
+        texts, None when it reads either (a ready HuggingFace checkpoint)."""
+        return self._description.text_pair
+
+    @property
     def takes_strings(self) -> bool:
         """True when the model's input is raw text (the preprocessor runs in-graph)."""
         return bool(self.preprocessor.in_graph)
@@ -143,7 +155,7 @@ def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):
 
 def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: int | None = None,
                       class_names=None, seq_length: int = 128, train_encoder: bool | None = None,
-                      precision: str | None = None, **head_kwargs) -> TextClassifier:
+                      precision: str | None = None, text_pair: bool = False, **head_kwargs) -> TextClassifier:
     """A Keras text classifier from a registry name and a head style.
 
     Args:
@@ -159,6 +171,11 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
             CPU/GPU computes it fast, else float32), ``bfloat16`` or ``float32``;
             default ``$TFBERT_PRECISION`` or ``auto``. TF Hub SavedModel
             encoders keep the precision they were saved in.
+        text_pair: bool. A sentence-pair model (NLI, paraphrase, QA matching):
+            it reads ``[CLS] text [SEP] text_pair [SEP]`` with segment ids 0
+            then 1, truncated like HuggingFace's ``longest_first``; pass
+            ``text_pairs=`` to ``make_dataset``/``predict_logits``, and its
+            export takes ``text`` and ``text_pair``.
         **head_kwargs: head sizes and dropout, e.g. ``hidden_units=192``;
             ``None`` values are dropped so unset CLI flags keep head defaults.
 
@@ -191,7 +208,8 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
         keras.mixed_precision.set_global_policy(previous_policy)
 
     description = _Description(spec=spec, head=head, head_config=head_kwargs, class_names=tuple(class_names),
-                               seq_length=seq_length, train_encoder=train_encoder, precision=precision)
+                               seq_length=seq_length, train_encoder=train_encoder, precision=precision,
+                               text_pair=bool(text_pair))
     return TextClassifier(core, preprocessor, description)
 
 
