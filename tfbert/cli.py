@@ -90,7 +90,7 @@ def _load_predictor(name: str):
 
 def _predict(args) -> int:
     from tfbert.errors import ConfigError, DataError
-    from tfbert.predict import check_output_path, format_predictions, predict_file, read_texts, write_predictions
+    from tfbert.predict import check_output_path, format_predictions, predict_file, write_predictions
 
     if not args.texts and not args.input:
         raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
@@ -99,22 +99,44 @@ def _predict(args) -> int:
     if args.input and args.output and not args.texts:  # streamed: files of any size
         predictor = _load_predictor(args.model_dir)
         count = predict_file(predictor, args.input, args.output, text_column=args.text_column,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, text_pair_column=args.text_pair_column)
         print(f"{count} predictions written to {args.output}")
         return 0
-    texts = list(args.texts or [])
-    if args.input:
-        texts += read_texts(args.input, text_column=args.text_column)
+    texts, pairs = _predict_inputs(args)
     if not texts:
         raise DataError(f"{args.input} holds no texts; add one text per line (or per row)")
     predictor = _load_predictor(args.model_dir)
-    predictions = predictor.predict(texts, batch_size=args.batch_size)
+    predictions = predictor.predict(texts, batch_size=args.batch_size, text_pairs=pairs)
     if args.output:
-        path = write_predictions(args.output, texts, predictions, predictor.class_names)
+        path = write_predictions(args.output, texts, predictions, predictor.class_names, text_pairs=pairs)
         print(f"{len(predictions)} predictions written to {path}")
     else:
-        print(format_predictions(texts, predictions))
+        shown = texts if pairs is None else [f"{a} | {b}" for a, b in zip(texts, pairs)]
+        print(format_predictions(shown, predictions))
     return 0
+
+
+def _predict_inputs(args) -> tuple[list, list | None]:
+    """(texts, second texts or None) from the command line and --input."""
+    from tfbert.errors import ConfigError
+    from tfbert.predict import read_text_pairs, read_texts
+
+    texts = list(args.texts or [])
+    given = list(args.text_pair or [])
+    if given and len(given) != len(texts):
+        raise ConfigError(f"{len(texts)} text(s) but {len(given)} --text-pair; give one --text-pair per text")
+    paired = bool(given) or args.text_pair_column is not None
+    if texts and args.input and paired and not given:
+        raise ConfigError("texts on the command line need a --text-pair each when --input has pairs")
+    pairs = given if paired else None
+    if args.input and args.text_pair_column is not None:
+        more, more_pairs = read_text_pairs(args.input, args.text_column, args.text_pair_column)
+        texts, pairs = texts + more, pairs + more_pairs
+    elif args.input:
+        if given:
+            raise ConfigError("--input holds single texts here: name its second-text column with --text-pair-column")
+        texts += read_texts(args.input, text_column=args.text_column)
+    return texts, pairs
 
 
 def _evaluate(args) -> int:
@@ -129,7 +151,7 @@ def _evaluate(args) -> int:
         predictor = _load_predictor(args.model_dir)
     report = evaluate(args.model_dir, args.data, text_column=args.text_column,
                       label_column=args.label_column, output_dir=output_dir,
-                      batch_size=args.batch_size, predictor=predictor)
+                      batch_size=args.batch_size, predictor=predictor, text_pair_column=args.text_pair_column)
     print(format_report(report))
     print(f"\nreport written to {report['output_dir']}")
     return 0
@@ -139,7 +161,7 @@ def _export(args) -> int:
     from tfbert.export import export_classifier
     from tfbert.hf_classifier import load_hf_classifier
 
-    model = load_hf_classifier(args.checkpoint, seq_length=args.seq_length)
+    model = load_hf_classifier(args.checkpoint, seq_length=args.seq_length, text_pair=args.text_pair or None)
     folder = export_classifier(model, args.out_dir, overwrite=args.overwrite,
                                config={"source": args.checkpoint, "trained_by": "checkpoint, as it is"})
     print(f"exported {args.checkpoint} ({', '.join(model.class_names)}; seq_length {model.seq_length}) to {folder}")
@@ -226,6 +248,10 @@ def _add_predict(sub) -> None:
                    help="file of texts: .txt (one a line) or .csv/.tsv/.jsonl (see --text-column)")
     p.add_argument("--text-column", default="text", metavar="NAME",
                    help="column holding the text in a CSV/TSV/JSONL input (default: text)")
+    p.add_argument("--text-pair", action="append", metavar="TEXT",
+                   help="second text of a sentence pair, for a pair model: one per text, in order (repeatable)")
+    p.add_argument("--text-pair-column", default=None, metavar="NAME",
+                   help="column holding the second text of sentence pairs in a CSV/TSV/JSONL input")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write predictions to FILE.csv or FILE.jsonl instead of printing them")
     _add_batch_size(p)
@@ -241,6 +267,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--data", "-d", required=True, metavar="FILE",
                    help="labelled data: .csv/.tsv/.jsonl, NSMC .txt, a folder, 'demo' or 'nsmc:PATH'")
     p.add_argument("--text-column", default="text", metavar="NAME", help="text column (default: text)")
+    p.add_argument("--text-pair-column", default=None, metavar="NAME",
+                   help="second-text column of sentence pairs, for a pair model")
     p.add_argument("--label-column", default="label", metavar="NAME",
                    help="label column: class names or ids (default: label)")
     p.add_argument("--output-dir", metavar="DIR",
@@ -259,6 +287,8 @@ def _add_export(sub) -> None:
     p.add_argument("--seq-length", type=_positive_int, default=None,
                    help="tokens read per text (default: the model's limit, at most 512)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier tfbert export in OUT_DIR")
+    p.add_argument("--text-pair", action="store_true",
+                   help="the checkpoint reads sentence pairs (e.g. MNLI): the export takes text and text_pair")
     p.set_defaults(func=_export)
 
 

@@ -33,6 +33,18 @@ from tfbert.files import check_writable_dir, write_text
 __all__ = ["evaluate"]
 
 
+def _write_predictions(path: Path, texts, pairs, y_true, y_pred, probs, class_names) -> None:
+    """predictions.csv: text, [text_pair,] label, predicted, score, correct."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["text", *(["text_pair"] if pairs is not None else []), "label", "predicted", "score",
+                     "correct"])
+    for i, (text, t, p, row) in enumerate(zip(texts, y_true, y_pred, probs)):
+        given = [text] if pairs is None else [text, pairs[i]]
+        writer.writerow([*given, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}", int(t == p)])
+    write_text(path, buffer.getvalue())
+
+
 def _data_name(data) -> str:
     if not isinstance(data, (str, os.PathLike)):
         return "data"
@@ -49,16 +61,20 @@ def _data_name(data) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "data"
 
 
-def _load(data, text_column: str, label_column: str):
+def _load(data, text_column: str, label_column: str, text_pair_column: str | None = None):
+    """(texts, labels, source, second texts or None)."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        missing = [c for c in (text_column, label_column) if c not in data.columns]
+        wanted = [c for c in (text_column, label_column, text_pair_column) if c is not None]
+        missing = [c for c in wanted if c not in data.columns]
         if missing:
             raise DataError(
                 f"column {missing[0]!r} not found in the DataFrame; columns found: "
-                f"{', '.join(map(str, data.columns))}. Pass text_column=/label_column= names that exist")
-        return data[text_column].tolist(), data[label_column].tolist(), "DataFrame"
+                f"{', '.join(map(str, data.columns))}. Pass text_column=/label_column=/text_pair_column= "
+                f"names that exist")
+        pairs = None if text_pair_column is None else data[text_pair_column].tolist()
+        return data[text_column].tolist(), data[label_column].tolist(), "DataFrame", pairs
     if not isinstance(data, (str, os.PathLike)):
         raise DataError(f"data must be a file path or a pandas DataFrame, got {type(data).__name__}")
     from tfbert.data import load_dataset
@@ -67,8 +83,10 @@ def _load(data, text_column: str, label_column: str):
     path = Path(str(data)).expanduser()
     if path.is_file():
         check_utf8(path)  # names the line of a non-UTF-8 byte
-    df = load_dataset(data, split="test", text_column=text_column, label_column=label_column)
-    return df["text"].tolist(), df["label"].tolist(), str(data)
+    df = load_dataset(data, split="test", text_column=text_column, label_column=label_column,
+                      text_pair_column=text_pair_column)
+    pairs = None if text_pair_column is None else df["text_pair"].tolist()
+    return df["text"].tolist(), df["label"].tolist(), str(data), pairs
 
 
 def _as_int(value) -> int | None:
@@ -111,7 +129,8 @@ def _check_known(labels, class_names: list[str], source: str, model_dir) -> None
 
 def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", label_column: str = "label",
              output_dir: str | os.PathLike | None = None, batch_size: int | None = None,
-             progress: bool | None = None, predictor=None) -> dict[str, Any]:
+             progress: bool | None = None, predictor=None,
+             text_pair_column: str | None = None) -> dict[str, Any]:
     """Predict ``data`` with an exported model, score it and save the report.
 
     Args:
@@ -125,6 +144,8 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
         batch_size: texts per model call (default: see ``Predictor.predict``).
         progress: tqdm bar (default: for 1000 texts or more).
         predictor: a loaded :class:`tfbert.predict.Predictor` to reuse.
+        text_pair_column: the second-text column of sentence pairs, for a
+            pair model (``predictions.csv`` then has a ``text_pair`` column).
 
     Returns:
         dict: :func:`tfbert.metrics.classification_report` plus ``model_dir``,
@@ -145,7 +166,7 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     name = _data_name(data)
     out = Path(output_dir).expanduser() if output_dir is not None else Path(model_dir).expanduser() / f"eval_{name}"
     check_writable_dir(out, "--output-dir")
-    texts, labels, source = _load(data, text_column, label_column)
+    texts, labels, source, pairs = _load(data, text_column, label_column, text_pair_column)
     if not texts:
         raise DataError(f"no examples in {source}; check the file and the column names")
     _check_known(labels, class_names, source, model_dir)
@@ -153,7 +174,7 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     if predictor is None:
         predictor = load(model_dir)
 
-    probs, y_pred, _ = predictor.predict_arrays(texts, batch_size, progress)
+    probs, y_pred, _ = predictor.predict_arrays(texts, batch_size, progress, text_pairs=pairs)
     report = classification_report(y_true, y_pred, class_names,
                                    y_score=probs[:, 1] if len(class_names) == 2 else None)
 
@@ -161,10 +182,5 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
     report["data"] = source
     report["output_dir"] = str(out)
     save_report(report, out, prefix=name)
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(["text", "label", "predicted", "score", "correct"])
-    for text, t, p, row in zip(texts, y_true, y_pred, probs):
-        writer.writerow([text, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}", int(t == p)])
-    write_text(out / "predictions.csv", buffer.getvalue())
+    _write_predictions(out / "predictions.csv", texts, pairs, y_true, y_pred, probs, class_names)
     return report

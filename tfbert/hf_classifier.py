@@ -109,13 +109,16 @@ def _default_length(preprocessor, config) -> int:
     return int(min(limits))
 
 
-def load_hf_classifier(name, seq_length: int | None = None):
+def load_hf_classifier(name, seq_length: int | None = None, text_pair: bool | None = None):
     """A ``TextClassifier`` from a HuggingFace ``...ForSequenceClassification`` checkpoint.
 
     Args:
         name: ``hf:<checkpoint id or folder>``, a folder, or a huggingface registry name.
         seq_length: int or None. Tokens read per text; default the shortest of
             512, the tokenizer's and the model's limits.
+        text_pair: bool or None. Whether the checkpoint reads sentence pairs
+            (an MNLI model does); None: either, as given (its export then
+            takes single texts; pass True to export a pair model).
 
     Raises:
         ConfigError: not a HuggingFace checkpoint, no classifier weights, or
@@ -138,7 +141,8 @@ def load_hf_classifier(name, seq_length: int | None = None):
     logits = HFClassifierLogits(hf_model, spec.uses_token_type_ids, name="logits")(inputs)
     core = keras.Model(inputs, logits, name="hf_classifier")
     description = _Description(spec=spec, head=HEAD_NAME, head_config={}, class_names=tuple(class_names),
-                               seq_length=seq_length, train_encoder=False, precision="float32")
+                               seq_length=seq_length, train_encoder=False, precision="float32",
+                               text_pair=text_pair)
     return TextClassifier(core, preprocessor, description)
 
 
@@ -150,27 +154,31 @@ class ReadyPredictor:
         self.class_names = list(model.class_names)
         self.seq_length = model.seq_length
 
-    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
+    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                       text_pairs=None):
         """(probabilities [n, classes], label ids [n], how many texts were truncated)."""
         from tfbert.predict import _check_texts
         from tfbert.training import predict_logits
 
         texts = _check_texts(texts)
-        logits = predict_logits(self.model, texts, batch_size=batch_size or 64)
+        pairs = None if text_pairs is None else _check_texts(text_pairs, what="second text")
+        logits = predict_logits(self.model, texts, batch_size=batch_size or 64, text_pairs=pairs)
         if len(self.class_names) == 2:
             p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             probs = np.stack([1.0 - p, p], axis=1).astype(np.float32)
         else:
             shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
             probs = (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
-        counts = self.model.preprocessor.token_ids(texts, max_length=1_000_000).row_lengths().numpy()
+        counts = self.model.preprocessor.token_ids(texts, max_length=1_000_000, text_pairs=pairs).row_lengths().numpy()
         return probs, probs.argmax(axis=1), int((counts > self.seq_length).sum())
 
-    def predict_proba(self, texts, batch_size: int | None = None, progress: bool | None = None) -> np.ndarray:
-        return self.predict_arrays(texts, batch_size, progress)[0]
+    def predict_proba(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                      text_pairs=None) -> np.ndarray:
+        return self.predict_arrays(texts, batch_size, progress, text_pairs=text_pairs)[0]
 
-    def predict(self, texts, batch_size: int | None = None, progress: bool | None = None) -> list[dict]:
-        probs, ids, _ = self.predict_arrays(texts, batch_size, progress)
+    def predict(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                text_pairs=None) -> list[dict]:
+        probs, ids, _ = self.predict_arrays(texts, batch_size, progress, text_pairs=text_pairs)
         return [{"label": self.class_names[int(i)], "score": float(p[int(i)]),
                  "scores": {n: float(v) for n, v in zip(self.class_names, p)}} for p, i in zip(probs, ids)]
 
