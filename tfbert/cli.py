@@ -96,6 +96,7 @@ def _predict(args) -> int:
         raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
     if args.output:
         check_output_path(args.output)  # before any work: a bad path fails now, not after predicting
+    _check_pair_flags(args.model_dir, bool(args.text_pair) or args.text_pair_column is not None)
     if args.input and args.output and not args.texts:  # streamed: files of any size
         predictor = _load_predictor(args.model_dir)
         count = predict_file(predictor, args.input, args.output, text_column=args.text_column,
@@ -114,6 +115,18 @@ def _predict(args) -> int:
         shown = texts if pairs is None else [f"{a} | {b}" for a, b in zip(texts, pairs)]
         print(format_predictions(shown, predictions))
     return 0
+
+
+def _check_pair_flags(model_dir: str, given: bool) -> None:
+    """Pairs given to a single-text export, or none to a pair export: say so before loading the model."""
+    from tfbert.hf_classifier import is_ready_name
+
+    if is_ready_name(model_dir):  # a checkpoint as it is reads either
+        return
+    from tfbert.export import read_export_info
+    from tfbert.predict import check_pair_use
+
+    check_pair_use(bool(read_export_info(model_dir).get("text_pair")), given, model_dir)
 
 
 def _predict_inputs(args) -> tuple[list, list | None]:

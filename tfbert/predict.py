@@ -162,12 +162,7 @@ class Predictor:
 
     def _check_pairs(self, texts: list[str], text_pairs) -> list[str] | None:
         """The second texts, checked against the model: a pair model needs them, a single-text model takes none."""
-        if self.takes_pairs and text_pairs is None:
-            raise DataError(f"the model in {self.model_dir} reads sentence pairs: give the second texts too "
-                            f"(text_pairs=, --text-pair TEXT or --text-pair-column NAME)")
-        if not self.takes_pairs and text_pairs is not None:
-            raise DataError(f"the model in {self.model_dir} reads single texts, not pairs: drop the second texts "
-                            f"(text_pairs, --text-pair, --text-pair-column)")
+        check_pair_use(self.takes_pairs, text_pairs is not None, self.model_dir)
         if text_pairs is None:
             return None
         pairs = _check_texts(text_pairs, what="second text")
@@ -264,6 +259,16 @@ def _progress(total: int | None, show: bool | None):
         yield bar
     finally:
         bar.close()
+
+
+def check_pair_use(takes_pairs: bool, given: bool, model_dir) -> None:
+    """DataError when a sentence-pair model gets no second texts, or a single-text model gets some."""
+    if takes_pairs and not given:
+        raise DataError(f"the model in {model_dir} reads sentence pairs: give the second texts too "
+                        f"(text_pairs=, --text-pair TEXT or --text-pair-column NAME)")
+    if given and not takes_pairs:
+        raise DataError(f"the model in {model_dir} reads single texts, not pairs: drop the second texts "
+                        f"(text_pairs, --text-pair, --text-pair-column)")
 
 
 def load(model_dir: str | os.PathLike) -> Predictor:

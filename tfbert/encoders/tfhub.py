@@ -84,8 +84,9 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
     @property
     def special_tokens(self) -> dict:
         if not hasattr(self, "_special"):
-            special = self._hub_object.tokenize.get_special_tokens_dict()
-            self._special = {k: int(v.numpy()) for k, v in special.items()}
+            with tf.init_scope():  # eager even when first asked while a Keras model is being built
+                special = self._hub_object.tokenize.get_special_tokens_dict()
+                self._special = {k: int(v.numpy()) for k, v in special.items()}
         return self._special
 
     @property
