@@ -111,13 +111,16 @@ def pair_run(tiny_models, tmp_path_factory):
     from tfbert.experiment import run_experiment
 
     folder = tmp_path_factory.mktemp("pair_run")
-    names = np.array(["different", "same"])
-    for split, n, seed in (("train", 160, 1), ("test", 96, 2)):
-        a, b, y = toy_pairs(n, seed=seed, keywords=1, max_filler=2)
+    # rule="second": the first text's sentiment word is a random distractor, so text A alone is chance
+    # and the model must tell the segments apart. (The XOR rule "agree" is learnt by this tiny
+    # encoder only on some seeds: a flaky test.)
+    names = np.array(["negative", "positive"])
+    for split, n, seed in (("train", 256, 1), ("test", 96, 2)):
+        a, b, y = toy_pairs(n, seed=seed, max_filler=3, rule="second")
         pd.DataFrame({"premise": a, "hypothesis": b, "label": names[y]}).to_csv(folder / f"{split}.csv", index=False)
     config = RunConfig(model="tiny-hf", head="dense", train=str(folder / "train.csv"), test=str(folder / "test.csv"),
-                       text_column="premise", text_pair_column="hypothesis", seq_length=16, epochs=24,
-                       batch_size=16, learning_rate=5e-3, warmup_ratio=0.0, valid_fraction=0.0, seed=0,
+                       text_column="premise", text_pair_column="hypothesis", seq_length=16, epochs=6,
+                       batch_size=16, learning_rate=3e-3, warmup_ratio=0.0, valid_fraction=0.0, seed=0,
                        output_dir=str(folder / "runs"), tensorboard=False)
     row = run_experiment(config, folder / "runs" / "pairs", verbose=0)
     return folder, row
@@ -127,7 +130,7 @@ def test_pair_task_learns_from_both_texts(pair_run):
     folder, row = pair_run
     history = pd.read_csv(folder / "runs" / "pairs" / "history.csv")
     assert history["loss"].iloc[-1] < 0.75 * history["loss"].iloc[0]
-    assert row["test_accuracy"] >= 0.7  # chance is 0.5, and either text alone says nothing
+    assert row["test_accuracy"] >= 0.8  # chance is 0.5, and the first text alone says nothing
     config = json.loads((folder / "runs" / "pairs" / "config.json").read_text())
     assert config["text_pair_column"] == "hypothesis"
 
@@ -149,7 +152,7 @@ def test_pair_export_and_predict_equal_predict_logits(pair_run, predictor):
     assert info["text_pair"] is True and set(info["signature"]["inputs"]) == {"text", "text_pair"}
     assert predictor.takes_pairs
     probs = predictor.predict_proba(test["premise"].tolist(), text_pairs=test["hypothesis"].tolist())
-    model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=16, class_names=["different", "same"],
+    model = tfbert.create_classifier("tiny-hf", head="dense", seq_length=16, class_names=["negative", "positive"],
                                      text_pair=True)
     for variable, trained in zip(model.core.variables, tf.saved_model.load(row["model_dir"]).weights):
         variable.assign(trained)  # the export keeps the core's variables, in its order
