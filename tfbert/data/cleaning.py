@@ -181,6 +181,19 @@ class Summary:
         return "\n\n".join(parts)
 
 
+def _token_lengths(df: pd.DataFrame, tokenizer: Tokenize) -> np.ndarray:
+    """Tokens per row (per pair, with a ``text_pair`` column), tokenized in batches."""
+    values = df["text"].fillna("").astype(str).tolist()
+    pairs = df["text_pair"].fillna("").astype(str).tolist() if "text_pair" in df.columns else None
+    lengths: list[int] = []
+    # Batches keep memory flat on 150k-row data sets.
+    for start in range(0, len(values), _TOKENIZE_BATCH):
+        chunk = slice(start, start + _TOKENIZE_BATCH)
+        ids = tokenizer(values[chunk]) if pairs is None else tokenizer(values[chunk], pairs[chunk])
+        lengths.extend(len(row) for row in ids)
+    return np.asarray(lengths)
+
+
 def summarize(
     df: pd.DataFrame, tokenizer: Tokenize | None = None, verbose: bool = False,
     seq_length: int | None = None,
@@ -223,15 +236,7 @@ def summarize(
     summary.chars = _length_stats(texts.str.len().to_numpy())
 
     if tokenizer is not None:
-        values = texts.tolist()
-        pairs = df["text_pair"].fillna("").astype(str).tolist() if "text_pair" in df.columns else None
-        lengths: list[int] = []
-        # Batches keep memory flat on 150k-row data sets.
-        for start in range(0, len(values), _TOKENIZE_BATCH):
-            chunk = slice(start, start + _TOKENIZE_BATCH)
-            ids = tokenizer(values[chunk]) if pairs is None else tokenizer(values[chunk], pairs[chunk])
-            lengths.extend(len(row) for row in ids)
-        array = np.asarray(lengths)
+        array = _token_lengths(df, tokenizer)
         summary.tokens = _length_stats(array)
         windows = sorted(set(_WINDOWS) | ({seq_length} if seq_length else set()))
         summary.over_window = {
