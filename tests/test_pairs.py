@@ -229,3 +229,13 @@ def test_pair_model_without_pairs_and_single_model_with_pairs_are_one_line_error
         make_dataset(pair, ["a"], [0])
     with pytest.raises(tfbert.DataError, match="2 texts but 1 second texts"):
         predict_logits(pair, ["a", "b"], text_pairs=["c"])
+
+
+def test_sweep_yaml_and_run_identity_carry_the_pair_column(tmp_path):
+    from tfbert.config import expand_grid, identity, load_yaml_settings
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text("text_column: premise\ntext_pair_column: hypothesis\nhead: [dense, cls_bn]\n", encoding="utf-8")
+    configs = expand_grid(load_yaml_settings(path))
+    assert [c.text_pair_column for c in configs] == ["hypothesis", "hypothesis"]
+    assert identity(configs[0])["text_pair_column"] == "hypothesis"
