@@ -90,33 +90,68 @@ def _load_predictor(name: str):
 
 def _predict(args) -> int:
     from tfbert.errors import ConfigError, DataError
-    from tfbert.predict import check_output_path, format_predictions, predict_file, read_texts, write_predictions
+    from tfbert.predict import check_output_path, format_predictions, predict_file, write_predictions
 
     if not args.texts and not args.input:
         raise ConfigError('nothing to predict; pass texts (tfbert predict MODEL_DIR "some text") or --input FILE')
     if args.output:
         check_output_path(args.output)  # before any work: a bad path fails now, not after predicting
+    _check_pair_flags(args.model_dir, bool(args.text_pair) or args.text_pair_column is not None)
     if args.input and args.output and not args.texts:  # streamed: files of any size
         predictor = _load_predictor(args.model_dir)
         count = predict_file(predictor, args.input, args.output, text_column=args.text_column,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, text_pair_column=args.text_pair_column)
         print(f"{count} predictions written to {args.output}")
         return 0
-    texts = list(args.texts or [])
-    if args.input:
-        texts += read_texts(args.input, text_column=args.text_column)
+    texts, pairs = _predict_inputs(args)
     if not texts:
         raise DataError(f"{args.input} holds no texts; add one text per line (or per row)")
     predictor = _load_predictor(args.model_dir)
-    predictions = predictor.predict(texts, batch_size=args.batch_size)
+    predictions = predictor.predict(texts, batch_size=args.batch_size, text_pairs=pairs)
     if args.output:
         task = getattr(predictor, "task", None)
         path = write_predictions(args.output, texts, predictions, predictor.class_names,
-                                 task.name if task else "classification")
+                                 task.name if task else "classification", text_pairs=pairs)
         print(f"{len(predictions)} predictions written to {path}")
     else:
-        print(format_predictions(texts, predictions))
+        shown = texts if pairs is None else [f"{a} | {b}" for a, b in zip(texts, pairs)]
+        print(format_predictions(shown, predictions))
     return 0
+
+
+def _check_pair_flags(model_dir: str, given: bool) -> None:
+    """Pairs given to a single-text export, or none to a pair export: say so before loading the model."""
+    from tfbert.hf_classifier import is_ready_name
+
+    if is_ready_name(model_dir):  # a checkpoint as it is reads either
+        return
+    from tfbert.export import read_export_info
+    from tfbert.predict import check_pair_use
+
+    check_pair_use(bool(read_export_info(model_dir).get("text_pair")), given, model_dir)
+
+
+def _predict_inputs(args) -> tuple[list, list | None]:
+    """(texts, second texts or None) from the command line and --input."""
+    from tfbert.errors import ConfigError
+    from tfbert.predict import read_text_pairs, read_texts
+
+    texts = list(args.texts or [])
+    given = list(args.text_pair or [])
+    if given and len(given) != len(texts):
+        raise ConfigError(f"{len(texts)} text(s) but {len(given)} --text-pair; give one --text-pair per text")
+    paired = bool(given) or args.text_pair_column is not None
+    if texts and args.input and paired and not given:
+        raise ConfigError("texts on the command line need a --text-pair each when --input has pairs")
+    pairs = given if paired else None
+    if args.input and args.text_pair_column is not None:
+        more, more_pairs = read_text_pairs(args.input, args.text_column, args.text_pair_column)
+        texts, pairs = texts + more, pairs + more_pairs
+    elif args.input:
+        if given:
+            raise ConfigError("--input holds single texts here: name its second-text column with --text-pair-column")
+        texts += read_texts(args.input, text_column=args.text_column)
+    return texts, pairs
 
 
 def _evaluate(args) -> int:
@@ -131,7 +166,7 @@ def _evaluate(args) -> int:
         predictor = _load_predictor(args.model_dir)
     report = evaluate(args.model_dir, args.data, text_column=args.text_column,
                       label_column=args.label_column, output_dir=output_dir,
-                      batch_size=args.batch_size, predictor=predictor)
+                      batch_size=args.batch_size, predictor=predictor, text_pair_column=args.text_pair_column)
     if report.get("task") in ("regression", "multi_label"):
         from tfbert.task_metrics import format_task_report
 
@@ -146,7 +181,7 @@ def _export(args) -> int:
     from tfbert.export import export_classifier
     from tfbert.hf_classifier import load_hf_classifier
 
-    model = load_hf_classifier(args.checkpoint, seq_length=args.seq_length)
+    model = load_hf_classifier(args.checkpoint, seq_length=args.seq_length, text_pair=args.text_pair or None)
     folder = export_classifier(model, args.out_dir, overwrite=args.overwrite,
                                config={"source": args.checkpoint, "trained_by": "checkpoint, as it is"})
     print(f"exported {args.checkpoint} ({', '.join(model.class_names)}; seq_length {model.seq_length}) to {folder}")
@@ -233,6 +268,10 @@ def _add_predict(sub) -> None:
                    help="file of texts: .txt (one a line) or .csv/.tsv/.jsonl (see --text-column)")
     p.add_argument("--text-column", default="text", metavar="NAME",
                    help="column holding the text in a CSV/TSV/JSONL input (default: text)")
+    p.add_argument("--text-pair", action="append", metavar="TEXT",
+                   help="second text of a sentence pair, for a pair model: one per text, in order (repeatable)")
+    p.add_argument("--text-pair-column", default=None, metavar="NAME",
+                   help="column holding the second text of sentence pairs in a CSV/TSV/JSONL input")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write predictions to FILE.csv or FILE.jsonl instead of printing them")
     _add_batch_size(p)
@@ -248,6 +287,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--data", "-d", required=True, metavar="FILE",
                    help="labelled data: .csv/.tsv/.jsonl, NSMC .txt, a folder, 'demo' or 'nsmc:PATH'")
     p.add_argument("--text-column", default="text", metavar="NAME", help="text column (default: text)")
+    p.add_argument("--text-pair-column", default=None, metavar="NAME",
+                   help="second-text column of sentence pairs, for a pair model")
     p.add_argument("--label-column", default="label", metavar="NAME",
                    help="label column: class names or ids (default: label)")
     p.add_argument("--output-dir", metavar="DIR",
@@ -266,6 +307,8 @@ def _add_export(sub) -> None:
     p.add_argument("--seq-length", type=_positive_int, default=None,
                    help="tokens read per text (default: the model's limit, at most 512)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier tfbert export in OUT_DIR")
+    p.add_argument("--text-pair", action="store_true",
+                   help="the checkpoint reads sentence pairs (e.g. MNLI): the export takes text and text_pair")
     p.set_defaults(func=_export)
 
 

@@ -15,7 +15,6 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -58,6 +57,8 @@ class RunConfig:
     valid: str | None = _field(None, "validation file; default: a stratified split of train", "data")
     test: str | None = _field(None, "test file; default: the data set's test split if any", "data")
     text_column: str = _field("text", "text column of CSV/TSV/JSONL files", "data")
+    text_pair_column: str | None = _field(None, "second text column of sentence pairs (NLI, paraphrase): the model "
+                                                "reads [CLS] text [SEP] pair [SEP]", "data")
     label_column: str = _field("label", "label column of CSV/TSV/JSONL files", "data")
     valid_fraction: float = _field(0.1, "fraction of train held out for validation when --valid is not given", "data")
     max_train_examples: int | None = _field(None, "use at most this many training examples (stratified sample)", "data")

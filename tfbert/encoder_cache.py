@@ -67,12 +67,16 @@ def feature_megabytes(model: keras.Model, num_tokens: int, num_texts: int) -> fl
     return rows * hidden * itemsize / 2**20
 
 
-def plan(model: keras.Model, texts_by_split) -> tuple[bool, float]:
-    """Whether the encoder outputs of all these texts fit under ``limit_mb()``, and their size in MB."""
+def plan(model: keras.Model, texts_by_split, pairs_by_split=None) -> tuple[bool, float]:
+    """Whether the encoder outputs of all these texts (with their second texts, for
+    sentence pairs) fit under ``limit_mb()``, and their size in MB."""
     texts = [str(t) for split in texts_by_split if split is not None for t in split]
+    pairs = None
+    if pairs_by_split is not None and any(p is not None for p in pairs_by_split):
+        pairs = [str(t) for split in pairs_by_split if split is not None for t in split]
     tokens = 0
     if model.head_spec.per_token:
-        tokens = int(model.preprocessor.token_ids(texts).row_lengths().numpy().sum())
+        tokens = int(model.preprocessor.token_ids(texts, text_pairs=pairs).row_lengths().numpy().sum())
     megabytes = feature_megabytes(model, tokens, len(texts))
     return megabytes <= limit_mb(), megabytes
 

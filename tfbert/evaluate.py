@@ -34,6 +34,18 @@ from tfbert.tasks import get_task
 __all__ = ["evaluate"]
 
 
+def _write_predictions(path: Path, texts, pairs, y_true, y_pred, probs, class_names) -> None:
+    """predictions.csv: text, [text_pair,] label, predicted, score, correct."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["text", *(["text_pair"] if pairs is not None else []), "label", "predicted", "score",
+                     "correct"])
+    for i, (text, t, p, row) in enumerate(zip(texts, y_true, y_pred, probs)):
+        given = [text] if pairs is None else [text, pairs[i]]
+        writer.writerow([*given, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}", int(t == p)])
+    write_text(path, buffer.getvalue())
+
+
 def _data_name(data) -> str:
     if not isinstance(data, (str, os.PathLike)):
         return "data"
@@ -50,16 +62,21 @@ def _data_name(data) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "data"
 
 
-def _load(data, text_column: str, label_column: str, label_kind: str = "classes"):
+def _load(data, text_column: str, label_column: str, text_pair_column: str | None = None,
+          label_kind: str = "classes"):
+    """(texts, labels, source, second texts or None)."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        missing = [c for c in (text_column, label_column) if c not in data.columns]
+        wanted = [c for c in (text_column, label_column, text_pair_column) if c is not None]
+        missing = [c for c in wanted if c not in data.columns]
         if missing:
             raise DataError(
                 f"column {missing[0]!r} not found in the DataFrame; columns found: "
-                f"{', '.join(map(str, data.columns))}. Pass text_column=/label_column= names that exist")
-        return data[text_column].tolist(), data[label_column].tolist(), "DataFrame"
+                f"{', '.join(map(str, data.columns))}. Pass text_column=/label_column=/text_pair_column= "
+                f"names that exist")
+        pairs = None if text_pair_column is None else data[text_pair_column].tolist()
+        return data[text_column].tolist(), data[label_column].tolist(), "DataFrame", pairs
     if not isinstance(data, (str, os.PathLike)):
         raise DataError(f"data must be a file path or a pandas DataFrame, got {type(data).__name__}")
     from tfbert.data import load_dataset
@@ -68,8 +85,10 @@ def _load(data, text_column: str, label_column: str, label_kind: str = "classes"
     path = Path(str(data)).expanduser()
     if path.is_file():
         check_utf8(path)  # names the line of a non-UTF-8 byte
-    df = load_dataset(data, split="test", text_column=text_column, label_column=label_column, label_kind=label_kind)
-    return df["text"].tolist(), df["label"].tolist(), str(data)
+    df = load_dataset(data, split="test", text_column=text_column, label_column=label_column,
+                      text_pair_column=text_pair_column, label_kind=label_kind)
+    pairs = None if text_pair_column is None else df["text_pair"].tolist()
+    return df["text"].tolist(), df["label"].tolist(), str(data), pairs
 
 
 def _as_int(value) -> int | None:
@@ -112,7 +131,8 @@ def _check_known(labels, class_names: list[str], source: str, model_dir) -> None
 
 def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", label_column: str = "label",
              output_dir: str | os.PathLike | None = None, batch_size: int | None = None,
-             progress: bool | None = None, predictor=None) -> dict[str, Any]:
+             progress: bool | None = None, predictor=None,
+             text_pair_column: str | None = None) -> dict[str, Any]:
     """Predict ``data`` with an exported model, score it and save the report.
 
     Args:
@@ -126,6 +146,8 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
         batch_size: texts per model call (default: see ``Predictor.predict``).
         progress: tqdm bar (default: for 1000 texts or more).
         predictor: a loaded :class:`tfbert.predict.Predictor` to reuse.
+        text_pair_column: the second-text column of sentence pairs, for a
+            pair model (``predictions.csv`` then has a ``text_pair`` column).
 
     Returns:
         dict: :func:`tfbert.metrics.classification_report` plus ``model_dir``,
@@ -135,71 +157,68 @@ def evaluate(model_dir: str | os.PathLike, data, text_column: str = "text", labe
         DataError: unreadable data, missing columns, a label that is not one
             of the model's classes (the message lists them).
     """
-    from tfbert.data import encode_labels
     from tfbert.export import read_export_info
-    from tfbert.metrics import classification_report, save_report
+    from tfbert.metrics import save_report
     from tfbert.predict import load
+    from tfbert.task_metrics import save_task_report
 
     # Check the output folder, and the data against the saved class names, before loading the model.
     info = read_export_info(model_dir) if predictor is None else \
         getattr(predictor, "info", None) or {"class_names": predictor.class_names}  # ready HF models: classes
-    class_names = (predictor.class_names if predictor is not None else [str(c) for c in info["class_names"]])
     name = _data_name(data)
     out = Path(output_dir).expanduser() if output_dir is not None else Path(model_dir).expanduser() / f"eval_{name}"
     check_writable_dir(out, "--output-dir")
     task = get_task(info.get("task", "classification"),
                     separator=(info.get("config") or {}).get("label_separator"))
-    texts, labels, source = _load(data, text_column, label_column, task.label_kind)
+    texts, labels, source, pairs = _load(data, text_column, label_column, text_pair_column, task.label_kind)
     if not texts:
         raise DataError(f"no examples in {source}; check the file and the column names")
-    if task.name != "classification":
-        return _evaluate_values(task, info, texts, labels, source, model_dir, out, name,
-                                predictor or load(model_dir), batch_size, progress)
-    _check_known(labels, class_names, source, model_dir)
-    y_true, _ = encode_labels(labels, class_names=class_names)
-    if predictor is None:
-        predictor = load(model_dir)
-
-    probs, y_pred, _ = predictor.predict_arrays(texts, batch_size, progress)
-    report = classification_report(y_true, y_pred, class_names,
-                                   y_score=probs[:, 1] if len(class_names) == 2 else None)
-
-    report["model_dir"] = str(model_dir)
-    report["data"] = source
-    report["output_dir"] = str(out)
-    save_report(report, out, prefix=name)
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(["text", "label", "predicted", "score", "correct"])
-    for text, t, p, row in zip(texts, y_true, y_pred, probs):
-        writer.writerow([text, class_names[int(t)], class_names[int(p)], f"{row[int(p)]:.6f}", int(t == p)])
-    write_text(out / "predictions.csv", buffer.getvalue())
+    given = {"texts": texts, "pairs": pairs, "labels": labels, "source": source, "model_dir": model_dir}
+    classes = task.name == "classification"
+    report = (_score_classes if classes else _score_values)(
+        task, info, given, lambda: predictor or load(model_dir), dict(batch_size=batch_size, progress=progress),
+        out / "predictions.csv")
+    report.update(model_dir=str(model_dir), data=source, output_dir=str(out))
+    (save_report if classes else save_task_report)(report, out, prefix=name)
     return report
 
 
-def _evaluate_values(task, info, texts, labels, source, model_dir, out, name, predictor, batch_size, progress):
-    """``evaluate`` for regression and multi-label models: ``tfbert.task_metrics`` reports."""
-    from tfbert.task_metrics import save_task_report, task_report
+def _score_classes(task, info, given, get_predictor, options, predictions_csv) -> dict:
+    """A classification report of ``given`` (texts, pairs, labels); labels are checked before the model loads."""
+    from tfbert.data import encode_labels
+    from tfbert.metrics import classification_report
+
+    class_names = [str(c) for c in info["class_names"]]
+    _check_known(given["labels"], class_names, given["source"], given["model_dir"])
+    y_true, _ = encode_labels(given["labels"], class_names=class_names)
+    probs, y_pred, _ = get_predictor().predict_arrays(given["texts"], text_pairs=given["pairs"], **options)
+    _write_predictions(predictions_csv, given["texts"], given["pairs"], y_true, y_pred, probs, class_names)
+    return classification_report(y_true, y_pred, class_names, y_score=probs[:, 1] if len(class_names) == 2 else None)
+
+
+def _score_values(task, info, given, get_predictor, options, predictions_csv) -> dict:
+    """A regression or multi-label report (``tfbert.task_metrics``) of ``given``."""
+    from tfbert.task_metrics import task_report
 
     class_names = [str(c) for c in info["class_names"]]
     try:
-        y_true = task.encode(labels, class_names)
+        y_true = task.encode(given["labels"], class_names)
     except DataError as err:
-        raise DataError(f"{source}: {err}") from None
-    outputs, _ = predictor.predict_outputs(texts, batch_size, progress)
-    report = task_report(task, y_true, outputs["logits"], class_names, info.get("thresholds"))
-    report.update(model_dir=str(model_dir), data=source, output_dir=str(out))
-    save_task_report(report, out, prefix=name)
+        raise DataError(f"{given['source']}: {err}") from None
+    texts, pairs = given["texts"], given["pairs"]
+    outputs, _ = get_predictor().predict_outputs(texts, text_pairs=pairs, **options)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
-    if task.name == "regression":
-        writer.writerow(["text", "label", "predicted", "error"])
-        for text, t, p in zip(texts, y_true, outputs["value"]):
-            writer.writerow([text, f"{t:g}", f"{p:.6f}", f"{p - t:.6f}"])
-    else:
-        writer.writerow(["text", "labels", "predicted", "exact"])
-        for text, t, p in zip(texts, y_true, outputs["label_ids"]):
-            tags = [",".join(n for n, on in zip(class_names, row) if on) for row in (t, p)]
-            writer.writerow([text, *tags, int(tags[0] == tags[1])])
-    write_text(out / "predictions.csv", buffer.getvalue())
-    return report
+    first = ["text", *(["text_pair"] if pairs is not None else [])]
+    regression = task.name == "regression"
+    writer.writerow([*first, *(["label", "predicted", "error"] if regression else ["labels", "predicted", "exact"])])
+    for i, (text, t) in enumerate(zip(texts, y_true)):
+        given_texts = [text] if pairs is None else [text, pairs[i]]
+        if regression:
+            p = float(outputs["value"][i])
+            writer.writerow([*given_texts, f"{t:g}", f"{p:.6f}", f"{p - t:.6f}"])
+        else:
+            tags = [",".join(n for n, on in zip(class_names, row) if on) for row in (t, outputs["label_ids"][i])]
+            writer.writerow([*given_texts, *tags, int(tags[0] == tags[1])])
+    write_text(predictions_csv, buffer.getvalue())
+    return task_report(task, y_true, outputs["logits"], class_names, info.get("thresholds"))

@@ -55,7 +55,8 @@ def task_of(config: RunConfig) -> Task:
 
 def _load(spec: str, split: str, config: RunConfig) -> pd.DataFrame:
     return tfdata.load_dataset(spec, split=split, text_column=config.text_column,
-                               label_column=config.label_column, label_kind=task_of(config).label_kind)
+                               label_column=config.label_column, text_pair_column=config.text_pair_column,
+                               label_kind=task_of(config).label_kind)
 
 
 def load_splits(config: RunConfig) -> Splits:
@@ -115,10 +116,23 @@ def data_fingerprint(config: RunConfig, splits: Splits) -> str:
             h.update(f"{spec}|{st.st_size}|".encode())
     for frame in (splits.train, splits.valid, splits.test):
         if frame is not None:
-            for text, label in zip(frame["text"].astype(str), frame["label"].astype(str)):
+            for text, label in zip(_documents(frame), frame["label"].astype(str)):
                 h.update(f"{len(text)}:{text}{len(label)}:{label}".encode("utf-8", "surrogatepass"))
         h.update(b"|")
     return h.hexdigest()[:16]
+
+
+def _documents(frame: pd.DataFrame):
+    """Each row's text, or for sentence pairs both texts (length-prefixed, so no two pairs read alike)."""
+    texts = frame["text"].astype(str)
+    if "text_pair" not in frame:
+        return texts
+    return [f"{len(a)}:{a}|{b}" for a, b in zip(texts, frame["text_pair"].astype(str))]
+
+
+def pairs_of(frame: pd.DataFrame | None):
+    """The second texts of a split (its ``text_pair`` column), or None for single texts."""
+    return None if frame is None or "text_pair" not in frame else frame["text_pair"]
 
 
 def _named_path(spec: str | None) -> Path | None:
@@ -171,8 +185,8 @@ class BestWeights(keras.callbacks.Callback):
         return {f"w{i}": copy for i, copy in enumerate(self._copy or [])}
 
 
-def _cache_fits(model, texts_by_split) -> bool:
-    fits, megabytes = encoder_cache.plan(model, texts_by_split)
+def _cache_fits(model, texts_by_split, pairs_by_split=None) -> bool:
+    fits, megabytes = encoder_cache.plan(model, texts_by_split, pairs_by_split)
     if fits:
         print(f"frozen encoder: computing its outputs once ({megabytes:,.0f} MB), then training only the head on them")
     else:
@@ -283,10 +297,11 @@ def _train_alongside(config: RunConfig, run_dir, splits, verbose, place: Placeme
 
 def build(config: RunConfig, splits: Splits):
     """The model for a resolved config, and the settings the run folder records (``config.json``)."""
-    seq_length = config.seq_length or choose_seq_length(config, splits.train["text"])
+    seq_length = config.seq_length or choose_seq_length(config, splits.train["text"], pairs_of(splits.train))
     model = create_classifier(
         config.model, head=config.head, class_names=splits.class_names, seq_length=seq_length,
-        train_encoder=config.train_encoder, precision=config.precision, task=config.task, **config.head_kwargs())
+        train_encoder=config.train_encoder, precision=config.precision, task=config.task,
+        text_pair=config.text_pair_column is not None, **config.head_kwargs())
     settings = {**config.to_dict(), "class_names": splits.class_names, "registry_entry": model.spec.to_dict(),
                 "train_encoder": model.train_encoder, "head_config": model.head_config,
                 "seq_length": seq_length, "seq_length_auto": config.seq_length is None,
@@ -319,16 +334,19 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
     start = time.perf_counter()
     has_valid = splits.valid is not None and len(splits.valid) > 0
     cached = config.cache_encoder_outputs and not model.train_encoder and _cache_fits(
-        model, [splits.train["text"], splits.valid["text"] if has_valid else None])
+        model, [splits.train["text"], splits.valid["text"] if has_valid else None],
+        [pairs_of(splits.train), pairs_of(splits.valid) if has_valid else None])
     options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
                    verbose=bool(verbose))
     start_output_bias(model, label_targets(config, splits.train, splits.class_names))  # a resume restores it
     train_ds = make_dataset(model, splits.train["text"], label_targets(config, splits.train, splits.class_names),
-                            batch_size=config.batch_size, shuffle=True, seed=config.seed, by_epoch=True, **options)
+                            batch_size=config.batch_size, shuffle=True, seed=config.seed, by_epoch=True,
+                            text_pairs=pairs_of(splits.train), **options)
     valid_ds = None
     if has_valid:
         valid_ds = make_dataset(model, splits.valid["text"], label_targets(config, splits.valid, splits.class_names),
-                                batch_size=max(config.batch_size, 64), **options)
+                                batch_size=max(config.batch_size, 64), text_pairs=pairs_of(splits.valid),
+                                **options)
     callbacks, best, steps = _callbacks(config, model, valid_ds, logs_dir)
     try:
         history = train_classifier(model, train_ds, valid_ds, epochs=config.epochs,
@@ -398,7 +416,7 @@ def test(model, config: RunConfig, splits: Splits, folder: RunFolder) -> dict | 
         return None
     y_true = label_targets(config, splits.test, splits.class_names)
     logits = predict_logits(model, splits.test["text"], batch_size=max(config.batch_size, 64),
-                            static_shapes=config.jit_compile)
+                            static_shapes=config.jit_compile, text_pairs=pairs_of(splits.test))
     metrics = task_report(model.task, y_true, logits, splits.class_names, model.thresholds)
     if model.task.name == "classification":
         save_report(metrics, folder.path, prefix=RunFolder.TEST_PREFIX)
@@ -422,7 +440,8 @@ def choose_thresholds(model, config: RunConfig, splits: Splits) -> list[float] |
     names = splits.class_names
     if fixed is not None or splits.valid is None or not len(splits.valid):
         return [fixed or 0.5] * len(names)
-    logits = predict_logits(model, splits.valid["text"], batch_size=max(config.batch_size, 64))
+    logits = predict_logits(model, splits.valid["text"], batch_size=max(config.batch_size, 64),
+                            text_pairs=pairs_of(splits.valid))
     cuts = tune_thresholds(label_targets(config, splits.valid, names), sigmoid(logits),
                            per_label=config.threshold == "tune_per_label")
     print(f"thresholds tuned on the validation split ({config.threshold}): "
@@ -430,10 +449,12 @@ def choose_thresholds(model, config: RunConfig, splits: Splits) -> list[float] |
     return cuts
 
 
-def choose_seq_length(config: RunConfig, texts) -> int:
-    """The automatic length: covers ``length_percentile``% of training texts."""
+def choose_seq_length(config: RunConfig, texts, text_pairs=None) -> int:
+    """The automatic length: covers ``length_percentile``% of training texts (pairs: both texts together)."""
     spec = get_spec(config.model)
-    lengths = create_preprocessor(spec, spec.max_seq_length).token_ids(list(texts)).row_lengths().numpy()
+    pairs = None if text_pairs is None else list(text_pairs)
+    pre = create_preprocessor(spec, spec.max_seq_length)
+    lengths = pre.token_ids(list(texts), text_pairs=pairs).row_lengths().numpy()
     length, truncated = auto_seq_length(lengths, spec.max_seq_length, config.length_percentile)
     print(f"seq_length auto: {length} tokens covers {config.length_percentile:g}% of the "
           f"{len(lengths)} training texts; {truncated} ({truncated / len(lengths):.1%}) will be truncated")
@@ -444,5 +465,6 @@ def _token_counter(model):
     """Untruncated token ids of texts, for the length statistics of the data summary."""
     pre = model.preprocessor
     if hasattr(pre, "hf_tokenizer"):  # called directly it is fastest, and warns of nothing
-        return lambda texts: pre.hf_tokenizer(list(texts), add_special_tokens=True)["input_ids"]
-    return lambda texts: pre.token_ids(list(texts), max_length=2**30).to_list()
+        return lambda texts, *pairs: pre.hf_tokenizer(list(texts), *pairs, add_special_tokens=True)["input_ids"]
+    return lambda texts, *pairs: pre.token_ids(list(texts), max_length=2**30,
+                                                text_pairs=pairs[0] if pairs else None).to_list()

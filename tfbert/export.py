@@ -16,7 +16,8 @@ and ``tf.saved_model.load`` read it as is) plus two small files tfbert reads::
 
 Signature ``serving_default``:
 
-* inputs: ``text`` string [batch] -- raw texts (TF Hub encoders, and
+* inputs: ``text`` string [batch] (and ``text_pair`` string [batch] for
+  sentence-pair models: ``"text_pair": true`` in ``tfbert.json``) -- raw texts (TF Hub encoders, and
   HuggingFace encoders with a WordPiece tokenizer, tokenized in-graph; a
   call may hold thousands: they are sorted by token count and run
   ``SERVING_BATCH`` at a time, each batch padded to its longest); or,
@@ -88,6 +89,13 @@ def _as_dict(obj, what: str) -> dict:
     raise ExportError(f"{what} must be a dict (or a dataclass), got {type(obj).__name__}")
 
 
+def _merged(tokens) -> tf.RaggedTensor:
+    """Ragged [batch, (pieces)] ids from [batch, (words), (pieces)] or [batch, (pieces)]."""
+    if tokens.shape.rank is not None and tokens.shape.rank > 2:
+        tokens = tokens.merge_dims(1, -1)
+    return tokens
+
+
 def _token_counts(tokens) -> tf.Tensor:
     """Pieces per text (+2 for [CLS] and [SEP]) from ragged [batch, (words), (pieces)] ids."""
     if isinstance(tokens, tf.RaggedTensor):
@@ -131,13 +139,33 @@ class _ExportModule(tf.Module):
         return {**self._task.outputs(logits, self._class_names, self._thresholds),
                 "logits": logits, "num_tokens": tf.cast(num_tokens, tf.int32)}
 
-    def _packed_logits(self, tokens):
-        """Logits of one batch of tokenized texts, padded only to its longest text."""
-        packed = self._callables["pack"]([tokens])
+    def _packed_logits(self, segments):
+        """Logits of one batch of tokenized texts (a list: one segment, or two for pairs),
+        padded only to its longest."""
+        packed = self._callables["pack"](segments)
         # Pack pads to seq_length; the encoder need only see the batch's
         # longest text, which is most of the speed on short texts.
         longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(packed["input_mask"], tf.int32), 1)), 1)
         return self._logits({k: tf.cast(packed[k], tf.int32)[:, :longest] for k in self._input_names})
+
+    def _sorted_logits(self, segments, counts, batch_size: int):
+        """Logits [n, outputs] in the callers' order, computed ``batch_size`` texts at a time by token count."""
+        num_outputs = self._task.num_outputs(self._class_names)
+        order = tf.argsort(counts, stable=True)
+        segments = [tf.gather(s, order) for s in segments]
+        n = tf.shape(counts)[0]
+        num_batches = (n + batch_size - 1) // batch_size
+
+        def body(i, parts):
+            batch = [s[i * batch_size:(i + 1) * batch_size] for s in segments]
+            return i + 1, parts.write(i, self._packed_logits(batch))
+
+        parts = tf.TensorArray(tf.float32, size=num_batches, infer_shape=False,
+                               element_shape=tf.TensorShape([None, num_outputs]))
+        _, parts = tf.while_loop(lambda i, _: i < num_batches, body, [tf.constant(0), parts],
+                                 parallel_iterations=1)
+        sorted_logits = tf.reshape(parts.concat(), [-1, num_outputs])
+        return tf.scatter_nd(order[:, None], sorted_logits, tf.stack([n, num_outputs]))
 
     def text_function(self, batch_size: int = SERVING_BATCH):
         """``text`` [n] -> outputs; texts are sorted by token count and run ``batch_size`` at a time.
@@ -146,28 +174,31 @@ class _ExportModule(tf.Module):
         little (the library's own prediction path does the same), and the
         results come back in the callers' order.
         """
-        num_outputs = self._task.num_outputs(self._class_names)
-
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def serve(text):
             tokens = self._callables["tokenize"](text)
             counts = _token_counts(tokens)
-            order = tf.argsort(counts, stable=True)
-            tokens = tf.gather(tokens, order)
-            n = tf.shape(text)[0]
-            num_batches = (n + batch_size - 1) // batch_size
+            return self._outputs(self._sorted_logits([tokens], counts, batch_size), counts)
+        return serve
 
-            def body(i, parts):
-                batch = tokens[i * batch_size:(i + 1) * batch_size]
-                return i + 1, parts.write(i, self._packed_logits(batch))
+    def pair_text_function(self, batch_size: int = SERVING_BATCH):
+        """``text`` [n] and ``text_pair`` [n] -> outputs, for sentence-pair models.
 
-            parts = tf.TensorArray(tf.float32, size=num_batches, infer_shape=False,
-                                   element_shape=tf.TensorShape([None, num_outputs]))
-            _, parts = tf.while_loop(lambda i, _: i < num_batches, body, [tf.constant(0), parts],
-                                     parallel_iterations=1)
-            sorted_logits = tf.reshape(parts.concat(), [-1, num_outputs])
-            logits = tf.scatter_nd(order[:, None], sorted_logits, tf.stack([n, num_outputs]))
-            return self._outputs(logits, counts)
+        Pairs are packed ``[CLS] text [SEP] text_pair [SEP]`` and truncated as
+        HuggingFace's ``longest_first`` (``tfbert.tokenizers.pack_inputs``);
+        ``num_tokens`` counts both texts and the three special tokens.
+        """
+        specs = [tf.TensorSpec([None], tf.string, name="text"), tf.TensorSpec([None], tf.string, name="text_pair")]
+
+        @tf.function(input_signature=specs, autograph=False)
+        def serve(text, text_pair):
+            check = tf.debugging.assert_equal(tf.size(text), tf.size(text_pair),
+                                              message="text and text_pair must hold as many strings")
+            with tf.control_dependencies([check]):
+                first = _merged(self._callables["tokenize"](text))
+                second = _merged(self._callables["tokenize"](text_pair))
+            counts = tf.cast(first.row_lengths() + second.row_lengths(), tf.int32) + 3
+            return self._outputs(self._sorted_logits([first, second], counts, batch_size), counts)
         return serve
 
     def ids_function(self):
@@ -243,9 +274,11 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
     module = _ExportModule(model.core, model.task, model.class_names, getattr(model, "thresholds", None),
                            model.preprocessor.input_names, model.seq_length)
     front_end, reason = model.preprocessor.text_front_end()
+    pairs = bool(model.takes_pairs)
     if front_end is not None:
-        module.set_text_front_end(front_end.tokenize, front_end.pack, front_end.resources)
-        serve = module.text_function()
+        module.set_text_front_end(front_end.tokenize, _pair_pack(front_end, model) if pairs else front_end.pack,
+                                  front_end.resources)
+        serve = module.pair_text_function() if pairs else module.text_function()
         tokenizer_info = {"kind": "in_graph", "type": front_end.kind, "source": front_end.source}
     else:
         _logger.warning(
@@ -265,11 +298,27 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
     return out_dir
 
 
+def _pair_pack(front_end, model):
+    """Packs [text ids, text_pair ids] as HF does: the front end's own ``pack`` may be
+    tf-models' ``BertPackInputs``, whose pair truncation differs."""
+    from tfbert.tokenizers import pack_inputs
+
+    special = front_end.special_tokens
+    if not special:
+        raise ExportError(f"the in-graph tokenizer of '{model.spec.name}' does not say its special tokens, "
+                          f"so sentence pairs cannot be packed in-graph")
+    seq_length = model.seq_length
+    return lambda segments: pack_inputs(segments, seq_length, special)
+
+
 def _description(model, tokenizer_info: dict, config, metrics) -> dict:
     """What ``tfbert.json`` says about the export."""
     input_names = model.preprocessor.input_names
-    inputs_desc = ({"text": "string [batch]"} if tokenizer_info["kind"] == "in_graph"
-                   else {k: f"int32 [batch, {model.seq_length}]" for k in input_names})
+    pairs = bool(model.takes_pairs)
+    if tokenizer_info["kind"] == "in_graph":
+        inputs_desc = {"text": "string [batch]", **({"text_pair": "string [batch]"} if pairs else {})}
+    else:
+        inputs_desc = {k: f"int32 [batch, {model.seq_length}]" for k in input_names}
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -281,6 +330,8 @@ def _description(model, tokenizer_info: dict, config, metrics) -> dict:
         "num_classes": model.num_classes,
         "thresholds": _thresholds(model),
         "seq_length": model.seq_length,
+        # sentence pairs: [CLS] text [SEP] text_pair [SEP], truncated like HF's longest_first
+        "text_pair": pairs,
         "signature": {"name": SIGNATURE, "inputs": inputs_desc,
                       "outputs": [*model.task.output_names, *COMMON_OUTPUTS],
                       "batch_size": SERVING_BATCH if tokenizer_info["kind"] == "in_graph" else None},
@@ -367,6 +418,7 @@ def describe_export(meta: dict) -> str:
         f"{'classes:' if meta.get('task', 'classification') == 'classification' else 'labels:':<12}"
         f"{', '.join(meta['class_names'])}",
         f"seq_length: {meta.get('seq_length')}",
+        f"reads:      {'sentence pairs (text, text_pair)' if meta.get('text_pair') else 'single texts'}",
         f"inputs:     {', '.join(f'{k} {v}' for k, v in meta['signature']['inputs'].items())}",
         f"tokenizer:  {tok.get('type')} ({where})",
         f"outputs:    {', '.join(meta['signature']['outputs'])}",

@@ -124,13 +124,16 @@ def _default_length(preprocessor, config) -> int:
     return int(min(limits))
 
 
-def load_hf_classifier(name, seq_length: int | None = None):
+def load_hf_classifier(name, seq_length: int | None = None, text_pair: bool | None = None):
     """A ``TextClassifier`` from a HuggingFace ``...ForSequenceClassification`` checkpoint.
 
     Args:
         name: ``hf:<checkpoint id or folder>``, a folder, or a huggingface registry name.
         seq_length: int or None. Tokens read per text; default the shortest of
             512, the tokenizer's and the model's limits.
+        text_pair: bool or None. Whether the checkpoint reads sentence pairs
+            (an MNLI model does); None: either, as given (its export then
+            takes single texts; pass True to export a pair model).
 
     Raises:
         ConfigError: not a HuggingFace checkpoint, no classifier weights, or
@@ -154,7 +157,8 @@ def load_hf_classifier(name, seq_length: int | None = None):
                                 name="logits")(inputs)
     core = keras.Model(inputs, logits, name="hf_classifier")
     description = _Description(spec=spec, head=HEAD_NAME, head_config={}, class_names=tuple(class_names),
-                               seq_length=seq_length, train_encoder=False, precision="float32", task=task)
+                               seq_length=seq_length, train_encoder=False, precision="float32", task=task,
+                               text_pair=text_pair)
     return TextClassifier(core, preprocessor, description)
 
 
@@ -169,31 +173,37 @@ class ReadyPredictor:
         self.seq_length = model.seq_length
         self.info = {"task": self.task.name, "class_names": self.class_names, "thresholds": None}
 
-    def predict_outputs(self, texts, batch_size: int | None = None, progress: bool | None = None):
+    def predict_outputs(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                        text_pairs=None):
         """(the task's outputs and ``logits`` as arrays, how many texts were truncated): an export's answer."""
         from tfbert.predict import _check_texts
         from tfbert.training import predict_logits
 
         texts = _check_texts(texts)
-        logits = predict_logits(self.model, texts, batch_size=batch_size or 64)
+        pairs = None if text_pairs is None else _check_texts(text_pairs, what="second text")
+        logits = predict_logits(self.model, texts, batch_size=batch_size or 64, text_pairs=pairs)
         outputs = {k: np.asarray(v) for k, v in self.task.outputs(tf.constant(logits), self.class_names).items()}
-        counts = self.model.preprocessor.token_ids(texts, max_length=1_000_000).row_lengths().numpy()
+        counts = self.model.preprocessor.token_ids(texts, max_length=1_000_000, text_pairs=pairs).row_lengths().numpy()
         return {**outputs, "logits": logits}, int((counts > self.seq_length).sum())
 
-    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
+    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                       text_pairs=None):
         """Classification: (probabilities [n, classes], label ids [n], how many texts were truncated)."""
         if self.task.name != "classification":
             raise ConfigError(f"this checkpoint is a {self.task.name} model; use predict() or predict_outputs()")
-        outputs, truncated = self.predict_outputs(texts, batch_size, progress)
+        outputs, truncated = self.predict_outputs(texts, batch_size, progress, text_pairs=text_pairs)
         return outputs["probabilities"].astype(np.float32), outputs["label_id"].astype(np.int64), truncated
 
-    def predict_proba(self, texts, batch_size: int | None = None, progress: bool | None = None) -> np.ndarray:
+    def predict_proba(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                      text_pairs=None) -> np.ndarray:
         if self.task.name == "regression":
             raise ConfigError("this checkpoint is a regression model: it predicts values; use predict()")
-        return self.predict_outputs(texts, batch_size, progress)[0]["probabilities"].astype(np.float32)
+        outputs, _ = self.predict_outputs(texts, batch_size, progress, text_pairs=text_pairs)
+        return outputs["probabilities"].astype(np.float32)
 
-    def predict(self, texts, batch_size: int | None = None, progress: bool | None = None) -> list[dict]:
-        outputs, _ = self.predict_outputs(texts, batch_size, progress)
+    def predict(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                text_pairs=None) -> list[dict]:
+        outputs, _ = self.predict_outputs(texts, batch_size, progress, text_pairs=text_pairs)
         return [self.task.describe(outputs, self.class_names, i) for i in range(len(outputs["logits"]))]
 
     __call__ = predict

@@ -27,6 +27,8 @@ class _Description:
     train_encoder: bool
     precision: str
     task: str = "classification"
+    # True: reads (text, text_pair); False: single texts; None: either (ready checkpoints)
+    text_pair: bool | None = False
 
 
 class TextClassifier(keras.Model):
@@ -35,8 +37,9 @@ class TextClassifier(keras.Model):
     Built by :func:`create_classifier`; a Keras functional model, so ``fit``,
     ``predict``, ``evaluate``, ``save_weights`` and ``save`` (SavedModel) work
     as for any Keras model. Its input is the string tensor ``text`` [batch]
-    when the preprocessor runs in-graph (TF Hub entries), else the int32 dict
-    the preprocessor makes (HuggingFace entries); its output is the logits.
+    when the preprocessor runs in-graph (TF Hub entries; a sentence-pair
+    model takes ``text`` and ``text_pair``), else the int32 dict the
+    preprocessor makes (HuggingFace entries); its output is the logits.
 
     The parts, each usable alone:
 
@@ -57,7 +60,10 @@ class TextClassifier(keras.Model):
     PARTS = ("model", "core", "head")
 
     def __init__(self, core: keras.Model, preprocessor, description: _Description, name: str | None = None):
-        if preprocessor.in_graph:
+        if preprocessor.in_graph and description.text_pair:
+            inputs = {k: keras.Input(shape=(), dtype=tf.string, name=k) for k in ("text", "text_pair")}
+            outputs = core(preprocessor([inputs["text"], inputs["text_pair"]]))
+        elif preprocessor.in_graph:
             text = keras.Input(shape=(), dtype=tf.string, name="text")
             inputs, outputs = text, core(preprocessor(text))
         else:  # same layers as core: the model takes the preprocessor's int dict
@@ -121,6 +127,12 @@ class TextClassifier(keras.Model):
         return self._description.precision
 
     @property
+    def takes_pairs(self) -> bool | None:
+        """True for a sentence-pair model (``text`` + ``text_pair``), False for single
+        texts, None when it reads either (a ready HuggingFace checkpoint)."""
+        return self._description.text_pair
+
+    @property
     def takes_strings(self) -> bool:
         """True when the model's input is raw text (the preprocessor runs in-graph)."""
         return bool(self.preprocessor.in_graph)
@@ -155,7 +167,7 @@ def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):
 
 def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: int | None = None,
                       class_names=None, seq_length: int = 128, train_encoder: bool | None = None,
-                      precision: str | None = None, task: str = "classification",
+                      precision: str | None = None, task: str = "classification", text_pair: bool = False,
                       **head_kwargs) -> TextClassifier:
     """A Keras text classifier from a registry name and a head style.
 
@@ -176,6 +188,11 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
             CPU/GPU computes it fast, else float32), ``bfloat16`` or ``float32``;
             default ``$TFBERT_PRECISION`` or ``auto``. TF Hub SavedModel
             encoders keep the precision they were saved in.
+        text_pair: bool. A sentence-pair model (NLI, paraphrase, QA matching):
+            it reads ``[CLS] text [SEP] text_pair [SEP]`` with segment ids 0
+            then 1, truncated like HuggingFace's ``longest_first``; pass
+            ``text_pairs=`` to ``make_dataset``/``predict_logits``, and its
+            export takes ``text`` and ``text_pair``.
         **head_kwargs: head sizes and dropout, e.g. ``hidden_units=192``;
             ``None`` values are dropped so unset CLI flags keep head defaults.
 
@@ -195,6 +212,16 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
     train_encoder = resolve_head_settings(head, train_encoder=train_encoder)["train_encoder"]
 
     preprocessor = load_preprocessor(spec, seq_length)
+    core, precision = _build_in_precision(spec, preprocessor, head_spec, get_task(task).num_outputs(class_names),
+                                          head_kwargs, train_encoder, precision)
+    description = _Description(spec=spec, head=head, head_config=head_kwargs, class_names=tuple(class_names),
+                               seq_length=seq_length, train_encoder=train_encoder, precision=precision, task=task,
+                               text_pair=bool(text_pair))
+    return TextClassifier(core, preprocessor, description)
+
+
+def _build_in_precision(spec, preprocessor, head_spec, num_outputs, head_kwargs, train_encoder, precision):
+    """(encoder + head as a Keras model, the precision its layers were built in)."""
     previous_policy = keras.mixed_precision.global_policy()
     precision = set_precision(precision or os.environ.get("TFBERT_PRECISION", "auto"))
     try:
@@ -202,15 +229,10 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
         if spec.backend == "huggingface":
             from tfbert.encoders.huggingface import check_pairing
             check_pairing(preprocessor, encoder)
-        core = _build_core(spec, encoder, preprocessor, head_spec, get_task(task).num_outputs(class_names),
-                           head_kwargs)
+        return _build_core(spec, encoder, preprocessor, head_spec, num_outputs, head_kwargs), precision
     finally:
         # The policy is global; keep it only for the layers built here.
         keras.mixed_precision.set_global_policy(previous_policy)
-
-    description = _Description(spec=spec, head=head, head_config=head_kwargs, class_names=tuple(class_names),
-                               seq_length=seq_length, train_encoder=train_encoder, precision=precision, task=task)
-    return TextClassifier(core, preprocessor, description)
 
 
 def _build_core(spec, encoder, preprocessor, head_spec, num_outputs, head_kwargs):

@@ -56,10 +56,16 @@ def batches_per_epoch(lengths: np.ndarray, batch_size: int, boundaries: list[int
 
 
 def to_model_inputs(ids: tf.Tensor, pad_id: int, input_names) -> dict:
-    """Padded ids [batch, length] -> the encoder's input dict."""
-    out = {"input_word_ids": ids, "input_mask": tf.cast(tf.not_equal(ids, pad_id), tf.int32)}
+    """Padded ids [batch, length] (or, for sentence pairs, [batch, length, 2]: ids and
+    segment ids, as ``Preprocessor.token_ids`` makes them) -> the encoder's input dict."""
+    type_ids = None
+    if ids.shape.rank == 3:
+        ids, type_ids = ids[..., 0], ids[..., 1]
+    mask = tf.cast(tf.not_equal(ids, pad_id), tf.int32)
+    out = {"input_word_ids": ids, "input_mask": mask}
     if "input_type_ids" in input_names:
-        out["input_type_ids"] = tf.zeros_like(ids)
+        # padding filled the segment column with pad_id too: the mask zeroes it
+        out["input_type_ids"] = tf.zeros_like(ids) if type_ids is None else type_ids * mask
     return out
 
 
@@ -70,7 +76,8 @@ def ids_dataset(token_ids: tf.RaggedTensor, labels=None, batch_size: int = 32, s
     """Batches of model inputs (and labels) from unpadded token ids.
 
     Args:
-        token_ids: tf.RaggedTensor [n, (length)] with special tokens.
+        token_ids: tf.RaggedTensor [n, (length)] with special tokens, or
+            [n, (length), 2] ids and segment ids of sentence pairs.
         labels: array [n] or [n, 1], or None for prediction.
         batch_size: int. Examples per batch.
         shuffle: bool. Reshuffle every epoch (before bucketing); for an order
@@ -182,7 +189,8 @@ def batch_rows(rows: tf.data.Dataset, lengths: np.ndarray, labels=None, batch_si
     if bucketing and pad_to is None:
         ds = bucket_rows(rows, lengths, batch_size, padding, static_shapes)
     else:
-        shapes = [pad_to] if labels is None else ([pad_to], [] if np.ndim(labels) == 1 else [1])
+        ids_shape = [pad_to] + tf.nest.flatten(rows.element_spec)[0].shape[1:].as_list()  # pairs: [length, 2]
+        shapes = ids_shape if labels is None else (ids_shape, [] if np.ndim(labels) == 1 else [1])
         ds = rows.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding)
         if static_shapes and pad_to is None:
             if labels is None:
@@ -223,10 +231,10 @@ def bucket_rows(rows: tf.data.Dataset, lengths: np.ndarray, batch_size: int, pad
 
 
 def pad_to_multiple(ids: tf.Tensor, multiple: int, pad_id: int) -> tf.Tensor:
-    """Right-pad [batch, length] ids so the length is a multiple of ``multiple``."""
+    """Right-pad [batch, length] (or [batch, length, 2]) ids so the length is a multiple of ``multiple``."""
     length = tf.shape(ids)[1]
     extra = (multiple - length % multiple) % multiple
-    return tf.pad(ids, [[0, 0], [0, extra]], constant_values=pad_id)
+    return tf.pad(ids, [[0, 0], [0, extra]] + [[0, 0]] * (ids.shape.rank - 2), constant_values=pad_id)
 
 
 def sorted_batches(token_ids: tf.RaggedTensor, batch_size: int, pad_id: int, input_names,

@@ -31,7 +31,8 @@ from tfbert.export import SIGNATURE, TOKENIZER_DIR, read_export_info
 from tfbert.files import check_writable_file
 from tfbert.tasks import get_task
 
-__all__ = ["Predictor", "load", "read_texts", "check_utf8", "write_predictions", "format_predictions"]
+__all__ = ["Predictor", "load", "read_texts", "read_text_pairs", "check_utf8", "write_predictions",
+           "format_predictions"]
 
 _logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Predictor:
         model_dir: pathlib.Path. The exported folder.
         class_names: list of str. ``class_names[label_id]`` names each class.
         seq_length: int. Tokens the model reads per text; longer texts are truncated.
+        takes_pairs: bool. A sentence-pair model: ``predict(texts, text_pairs=...)``.
         info: dict. The folder's ``tfbert.json`` (registry entry under
             ``"model"``, ``"config"``, ``"metrics"``, ...).
     """
@@ -62,6 +64,7 @@ class Predictor:
         self.seq_length = int(self.info["seq_length"])
         tok = self.info.get("tokenizer") or {}
         self.takes_text = tok.get("kind", "in_graph") == "in_graph"
+        self.takes_pairs = bool(self.info.get("text_pair"))
 
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
@@ -118,8 +121,10 @@ class Predictor:
 
     # ------------------------------------------------------------------ running
 
-    def _encode(self, batch: list[str]) -> dict:
-        enc = self._hf_tokenizer(batch, truncation=True, max_length=self.seq_length,
+    def _encode(self, batch: list[str], pairs: list[str] | None = None) -> dict:
+        second = [] if pairs is None else [pairs]
+        # truncation=True is HF's "longest_first", as the model was trained
+        enc = self._hf_tokenizer(batch, *second, truncation=True, max_length=self.seq_length,
                                  padding="longest", return_tensors="np",
                                  return_token_type_ids="input_type_ids" in self._input_names)
         inputs = {"input_word_ids": enc["input_ids"], "input_mask": enc["attention_mask"]}
@@ -132,7 +137,7 @@ class Predictor:
         # texts per encoder call), so bigger calls only save call overhead.
         return CALL_SIZE if self.takes_text else 64
 
-    def _plan(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    def _plan(self, texts: list[str], pairs: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(order to run the texts in, token counts if known up front).
 
         Sorted batches pad little: token counts where the tokenizer runs here
@@ -140,55 +145,74 @@ class Predictor:
         sort again by tokens inside each call).
         """
         if self.takes_text:
-            return np.argsort([len(t) for t in texts], kind="stable"), None
-        counts = np.asarray([len(ids) for ids in self._hf_tokenizer(texts, truncation=False)["input_ids"]])
+            chars = [len(t) for t in texts] if pairs is None else [len(a) + len(b) for a, b in zip(texts, pairs)]
+            return np.argsort(chars, kind="stable"), None
+        second = [] if pairs is None else [pairs]
+        counts = np.asarray([len(ids) for ids in self._hf_tokenizer(texts, *second, truncation=False)["input_ids"]])
         return np.argsort(np.minimum(counts, self.seq_length), kind="stable"), counts
 
-    def _run_batch(self, batch: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        """(the task's outputs, token counts where the SavedModel tokenizes)."""
+    def _run_batch(self, batch: list[str], pairs: list[str] | None = None):
+        """(the task's outputs and logits, token counts where the SavedModel tokenizes) of one batch."""
         if self.takes_text:
-            out = self._serve(text=self._tf.constant(batch, dtype=self._tf.string))
+            strings = {"text": self._tf.constant(batch, dtype=self._tf.string)}
+            if pairs is not None:
+                strings["text_pair"] = self._tf.constant(pairs, dtype=self._tf.string)
+            out = self._serve(**strings)
             num_tokens = out["num_tokens"].numpy()
         else:
-            out, num_tokens = self._serve(**self._encode(batch)), None
+            out, num_tokens = self._serve(**self._encode(batch, pairs)), None
         return {k: out[k].numpy() for k in (*self.task.output_names, "logits")}, num_tokens
 
+    def _check_pairs(self, texts: list[str], text_pairs) -> list[str] | None:
+        """The second texts, checked against the model: a pair model needs them, a single-text model takes none."""
+        check_pair_use(self.takes_pairs, text_pairs is not None, self.model_dir)
+        if text_pairs is None:
+            return None
+        pairs = _check_texts(text_pairs, what="second text")
+        if len(pairs) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(pairs)} second texts; give one second text per text")
+        return pairs
+
     def predict_proba(self, texts: str | Iterable[str], batch_size: int | None = None,
-                      progress: bool | None = None) -> np.ndarray:
+                      progress: bool | None = None, text_pairs=None) -> np.ndarray:
         """Class (or, multi-label, tag) probabilities, float32 [len(texts), num_classes]."""
         if "probabilities" not in self.task.output_names:
             raise ConfigError(f"{self.model_dir} is a {self.task.name} model: it predicts values, not "
                               f"probabilities; use predict() or predict_outputs()")
-        outputs, _ = self.predict_outputs(texts, batch_size, progress)
+        outputs, _ = self.predict_outputs(texts, batch_size, progress, text_pairs=text_pairs)
         return outputs.get("probabilities", np.zeros((0, len(self.class_names)), np.float32))
 
-    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None):
+    def predict_arrays(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                       text_pairs=None):
         """Classification: (probabilities [n, classes], label ids [n], how many texts were truncated)."""
         if self.task.name != "classification":
             raise ConfigError(f"{self.model_dir} is a {self.task.name} model; use predict() or predict_outputs()")
-        outputs, truncated = self.predict_outputs(texts, batch_size, progress)
+        outputs, truncated = self.predict_outputs(texts, batch_size, progress, text_pairs=text_pairs)
         if not outputs:
             return np.zeros((0, len(self.class_names)), np.float32), np.zeros((0,), np.int64), 0
         return outputs["probabilities"], outputs["label_id"].astype(np.int64), truncated
 
-    def predict_outputs(self, texts, batch_size: int | None = None,
-                        progress: bool | None = None) -> tuple[dict[str, np.ndarray], int]:
-        """(the SavedModel's task outputs for every text, in input order; how many texts were truncated).
+    def predict_outputs(self, texts, batch_size: int | None = None, progress: bool | None = None,
+                        text_pairs=None) -> tuple[dict[str, np.ndarray], int]:
+        """(the SavedModel's task outputs and logits for every text, in input order; how many texts were
+        truncated).
 
         The keys are the task's (``tfbert.tasks``: ``probabilities``/``label_id``/``label``,
-        ``value``, or ``probabilities``/``label_ids``/``labels``); no texts give an empty dict."""
+        ``value``, or ``probabilities``/``label_ids``/``labels``) and ``logits``; no texts give an empty dict."""
         texts = _check_texts(texts)
+        pairs = self._check_pairs(texts, text_pairs)
         batch_size = self._default_batch_size() if batch_size is None else batch_size
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         n = len(texts)
         outputs: dict[str, np.ndarray] = {}
-        order, counts = self._plan(texts) if n else (np.zeros(0, np.int64), None)
+        order, counts = self._plan(texts, pairs) if n else (np.zeros(0, np.int64), None)
         all_counts = np.zeros((n,), dtype=np.int64) if counts is None else counts
         with _progress(n, progress) as bar:
             for start in range(0, n, batch_size):
                 rows = order[start:start + batch_size]
-                batch_out, num_tokens = self._run_batch([texts[r] for r in rows])
+                batch_out, num_tokens = self._run_batch([texts[r] for r in rows],
+                                                        None if pairs is None else [pairs[r] for r in rows])
                 for key, value in batch_out.items():
                     if key not in outputs:
                         outputs[key] = np.zeros((n, *value.shape[1:]), value.dtype)
@@ -205,7 +229,7 @@ class Predictor:
         return outputs, truncated
 
     def predict(self, texts: str | Iterable[str], batch_size: int | None = None,
-                progress: bool | None = None) -> list[dict[str, Any]]:
+                progress: bool | None = None, text_pairs=None) -> list[dict[str, Any]]:
         """Label texts.
 
         Texts are run in length order (results come back in the input order),
@@ -218,6 +242,9 @@ class Predictor:
                 64 where the tokenizer runs in Python.
             progress: bool or None. Show a tqdm bar; by default from
                 ``PROGRESS_MIN_TEXTS`` (1000) texts on.
+            text_pairs: str or list of str. The second text of each pair, for
+                a sentence-pair model (``takes_pairs``); required there, and
+                refused by single-text models.
 
         Returns:
             One dict per text: ``{"label": name, "score": probability of that
@@ -228,7 +255,7 @@ class Predictor:
         Texts longer than ``seq_length`` tokens are truncated, with one
         warning line (logger ``tfbert.predict``) for the whole call.
         """
-        outputs, _ = self.predict_outputs(texts, batch_size, progress)
+        outputs, _ = self.predict_outputs(texts, batch_size, progress, text_pairs=text_pairs)
         n = len(next(iter(outputs.values()))) if outputs else 0
         return [self.task.describe(outputs, self.class_names, i) for i in range(n)]
 
@@ -257,6 +284,16 @@ def _progress(total: int | None, show: bool | None):
         bar.close()
 
 
+def check_pair_use(takes_pairs: bool, given: bool, model_dir) -> None:
+    """DataError when a sentence-pair model gets no second texts, or a single-text model gets some."""
+    if takes_pairs and not given:
+        raise DataError(f"the model in {model_dir} reads sentence pairs: give the second texts too "
+                        f"(text_pairs=, --text-pair TEXT or --text-pair-column NAME)")
+    if given and not takes_pairs:
+        raise DataError(f"the model in {model_dir} reads single texts, not pairs: drop the second texts "
+                        f"(text_pairs, --text-pair, --text-pair-column)")
+
+
 def load(model_dir: str | os.PathLike) -> Predictor:
     """A :class:`Predictor` for a folder written by :func:`tfbert.export.export_classifier`.
 
@@ -266,37 +303,37 @@ def load(model_dir: str | os.PathLike) -> Predictor:
     return Predictor(model_dir)
 
 
-def _check_texts(texts) -> list[str]:
+def _check_texts(texts, what: str = "text") -> list[str]:
     if isinstance(texts, (str, bytes)):
         texts = [texts]
     try:
         texts = list(texts)
     except TypeError:
-        raise DataError(f"texts must be a string or a list of strings, got {type(texts).__name__}") from None
+        raise DataError(f"{what}s must be a string or a list of strings, got {type(texts).__name__}") from None
     out = []
     for position, text in enumerate(texts):
         if isinstance(text, bytes):
             try:
                 text = text.decode("utf-8")
             except UnicodeDecodeError:
-                raise DataError(f"text {position} (0-based) is bytes that are not UTF-8; decode it first") from None
+                raise DataError(f"{what} {position} (0-based) is bytes that are not UTF-8; decode it first") from None
         if text is None or (isinstance(text, float) and math.isnan(text)):
-            raise DataError(f"text {position} (0-based) is missing ({text!r}); drop it or use an empty string")
+            raise DataError(f"{what} {position} (0-based) is missing ({text!r}); drop it or use an empty string")
         if not isinstance(text, str):
-            raise DataError(f"text {position} (0-based) is a {type(text).__name__}, not a string; pass strings")
-        _check_encodable(text, position)
+            raise DataError(f"{what} {position} (0-based) is a {type(text).__name__}, not a string; pass strings")
+        _check_encodable(text, position, what)
         out.append(text)
     return out
 
 
-def _check_encodable(text: str, position: int) -> None:
+def _check_encodable(text: str, position: int, what: str = "text") -> None:
     """Lone surrogates (bytes that were not UTF-8, e.g. in a command-line argument) cannot reach TF."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         char = text[err.start]
         byte = f" (byte 0x{ord(char) - 0xDC00:02x})" if 0xDC80 <= ord(char) <= 0xDCFF else ""
-        raise DataError(f"text {position} (0-based) is not valid UTF-8{byte} at character {err.start}; "
+        raise DataError(f"{what} {position} (0-based) is not valid UTF-8{byte} at character {err.start}; "
                         f"pass UTF-8 text (a terminal set to another encoding: convert with iconv -t utf-8)") from None
 
 
@@ -347,6 +384,25 @@ def read_texts(path: str | os.PathLike, text_column: str = "text") -> list[str]:
 
     df = load_table(path, text_column=text_column, label_column=None)
     return df["text"].astype(str).tolist()
+
+
+def read_text_pairs(path: str | os.PathLike, text_column: str = "text",
+                    text_pair_column: str = "text_pair") -> tuple[list[str], list[str]]:
+    """(texts, second texts) of sentence pairs from a ``.csv``/``.tsv``/``.jsonl`` file (optionally ``.gz``).
+
+    Raises:
+        DataError: a ``.txt`` file (one text a line holds no pairs), non-UTF-8
+            bytes, a missing column, rows whose second text is missing (named).
+    """
+    path = Path(path).expanduser()
+    if _is_txt(path):
+        raise DataError(f"{path} holds one text a line, not pairs; sentence pairs come from a CSV/TSV/JSONL "
+                        f"file with two text columns (--text-column and --text-pair-column)")
+    check_utf8(path)
+    from tfbert.data import load_table
+
+    df = load_table(path, text_column=text_column, label_column=None, text_pair_column=text_pair_column)
+    return df["text"].astype(str).tolist(), df["text_pair"].astype(str).tolist()
 
 
 def _is_txt(path: Path) -> bool:
@@ -404,7 +460,7 @@ def check_file_path(path: Path) -> None:
         raise DataError(f"{path} is a folder, expected a file; pass a file path")
 
 
-#: CSV columns between the text and the per-class scores, by task.
+#: CSV columns between the text(s) and the per-class scores, by task.
 _CSV_COLUMNS = {"classification": ("label", "score"), "regression": ("value",), "multi_label": ("labels",)}
 
 
@@ -415,12 +471,12 @@ def _csv_cell(value) -> str:
 
 
 class _PredictionWriter:
-    """Rows of predictions into ``.csv`` (text, label, score, score_<class>...; regression: text, value;
-    multi-label: text, labels, score_<tag>...) or ``.jsonl``, written to a temporary file that
-    replaces ``path`` only when complete."""
+    """Rows of predictions into ``.csv`` (text, [text_pair,] label, score, score_<class>...; regression:
+    text, value; multi-label: text, labels, score_<tag>...) or ``.jsonl``, written to a temporary file
+    that replaces ``path`` only when complete."""
 
-    def __init__(self, path: Path, class_names: Sequence[str], task: str = "classification"):
-        self.path, self.class_names = path, list(class_names)
+    def __init__(self, path: Path, class_names: Sequence[str], task: str = "classification", pairs: bool = False):
+        self.path, self.class_names, self.pairs = path, list(class_names), pairs
         self.columns = _CSV_COLUMNS[task]
         self.scores = task != "regression"
         self.jsonl = path.suffix.lower() == ".jsonl"
@@ -428,15 +484,17 @@ class _PredictionWriter:
         self._file = open(self._tmp, "w", encoding="utf-8", newline="")
         self._csv = None if self.jsonl else csv.writer(self._file)
         if self._csv:
-            self._csv.writerow(["text", *self.columns,
+            self._csv.writerow(["text", *(["text_pair"] if pairs else []), *self.columns,
                                 *([f"score_{n}" for n in self.class_names] if self.scores else [])])
 
-    def write(self, texts: Sequence[str], predictions: Sequence[dict]) -> None:
-        for text, pred in zip(texts, predictions):
+    def write(self, texts: Sequence[str], predictions: Sequence[dict], text_pairs=None) -> None:
+        pairs = [None] * len(texts) if text_pairs is None else text_pairs
+        for text, pair, pred in zip(texts, pairs, predictions):
+            given = {"text": text, **({"text_pair": pair} if self.pairs else {})}
             if self.jsonl:
-                self._file.write(json.dumps({"text": text, **pred}, ensure_ascii=False) + "\n")
+                self._file.write(json.dumps({**given, **pred}, ensure_ascii=False) + "\n")
             else:
-                self._csv.writerow([text, *[_csv_cell(pred[c]) for c in self.columns],
+                self._csv.writerow([*given.values(), *[_csv_cell(pred[c]) for c in self.columns],
                                     *([f"{pred['scores'][n]:.6f}" for n in self.class_names] if self.scores else [])])
 
     def __enter__(self):
@@ -451,30 +509,44 @@ class _PredictionWriter:
 
 
 def write_predictions(path: str | os.PathLike, texts: Sequence[str], predictions: Sequence[dict],
-                      class_names: Sequence[str], task: str = "classification") -> Path:
-    """Write predictions as ``.csv`` (text, label, score, score_<class>...) or ``.jsonl``, atomically."""
+                      class_names: Sequence[str], task: str = "classification",
+                      text_pairs: Sequence[str] | None = None) -> Path:
+    """Write predictions as ``.csv`` (text, [text_pair,] label, score, score_<class>...) or ``.jsonl``, atomically."""
     path = check_output_path(path)
-    with _PredictionWriter(path, class_names, task) as writer:
-        writer.write(texts, predictions)
+    with _PredictionWriter(path, class_names, task, pairs=text_pairs is not None) as writer:
+        writer.write(texts, predictions, text_pairs)
     return path
+
+
+def _chunks(input_path, text_column: str, text_pair_column: str | None, chunk_size: int):
+    """(texts, second texts or None) of a file, ``chunk_size`` rows at a time."""
+    if text_pair_column is None:
+        for texts in iter_text_chunks(input_path, text_column, chunk_size):
+            yield texts, None
+        return
+    texts, pairs = read_text_pairs(input_path, text_column, text_pair_column)
+    for start in range(0, len(texts), chunk_size):
+        yield texts[start:start + chunk_size], pairs[start:start + chunk_size]
 
 
 def predict_file(predictor: Predictor, input_path: str | os.PathLike, output_path: str | os.PathLike,
                  text_column: str = "text", batch_size: int | None = None,
-                 chunk_size: int = STREAM_CHUNK) -> int:
+                 chunk_size: int = STREAM_CHUNK, text_pair_column: str | None = None) -> int:
     """Label every text of ``input_path`` into ``output_path`` (``.csv``/``.jsonl``), chunk by chunk.
 
     Memory stays flat for ``.txt`` inputs of any size: texts are read, labelled
     and written ``chunk_size`` at a time. The output appears when complete.
+    ``text_pair_column`` names the second text of sentence pairs (tables only).
     Returns the number of texts labelled.
     """
     path = check_output_path(output_path)
     count = 0
     task = getattr(predictor, "task", None)
-    with _PredictionWriter(path, predictor.class_names, task.name if task else "classification") as writer, \
-            _progress(None, True) as bar:
-        for texts in iter_text_chunks(input_path, text_column, chunk_size):
-            writer.write(texts, predictor.predict(texts, batch_size=batch_size, progress=False))
+    with _PredictionWriter(path, predictor.class_names, task.name if task else "classification",
+                           pairs=text_pair_column is not None) as writer, _progress(None, True) as bar:
+        for texts, pairs in _chunks(input_path, text_column, text_pair_column, chunk_size):
+            writer.write(texts, predictor.predict(texts, batch_size=batch_size, progress=False, text_pairs=pairs),
+                         pairs)
             count += len(texts)
             bar.update(len(texts))
         if not count:

@@ -98,7 +98,6 @@ def tune_thresholds(y_true, probabilities, per_label: bool = False) -> list[floa
     own F1: steadier with few examples per label, sharper with many. Ties go
     to the cut nearest 0.5.
     """
-    import numpy as np
     from sklearn import metrics as skm
 
     true, probs = _pair(y_true, probabilities)

@@ -243,3 +243,36 @@ def make_tiny_pytorch_safetensors_bert(folder: str | os.PathLike, tf_folder: str
     save_pytorch_safetensors(TFBertModel.from_pretrained(str(tf_folder)), folder / "model.safetensors",
                              prefix="bert.")
     return str(folder)
+
+
+def toy_pairs(n: int = 64, seed: int = 0, keywords: int = 5, max_filler: int = 5, filler_words: int = 20,
+              rule: str = "agree"):
+    """A sentence-pair task: each text hides one sentiment word among filler words.
+
+    ``rule="agree"``: the label is 1 ("same") when both words have the same
+    polarity, else 0: either text alone says nothing about it (an XOR, which
+    tiny random encoders learn only sometimes). ``rule="second"``: the label
+    is the polarity of the second text's word, the first text's word is of
+    random polarity: the first text alone says nothing, and a model that
+    cannot tell the two texts apart sees two conflicting words. ``keywords``
+    sentiment words per polarity and up to ``max_filler`` filler words (drawn
+    from ``filler_words`` of them) make it harder. Returns (texts,
+    text_pairs, labels), classes balanced.
+    """
+    rng = np.random.default_rng(seed)
+    polarities = [NEGATIVE[:keywords], POSITIVE[:keywords]]
+
+    def review(polarity: int) -> str:
+        words = list(rng.choice(FILLER[:filler_words], size=rng.integers(0, max_filler + 1)))
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(polarities[polarity])))
+        return " ".join(words)
+
+    texts, pairs, labels = [], [], []
+    for i in range(n):
+        label, first = i % 2, int(rng.integers(0, 2))
+        second = label if rule == "second" else (first if label else 1 - first)
+        texts.append(review(first))
+        pairs.append(review(second))
+        labels.append(label)
+    order = rng.permutation(n)
+    return [texts[i] for i in order], [pairs[i] for i in order], np.asarray(labels, dtype=np.int32)[order]

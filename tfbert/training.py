@@ -71,7 +71,7 @@ def _label_array(model: TextClassifier, labels, num_texts: int) -> np.ndarray:
 def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32,
                  shuffle: bool = False, seed: int = 42, bucketing: bool = True,
                  static_shapes: bool = False, encoder_outputs: bool = False,
-                 verbose: bool = True, by_epoch: bool = False) -> tf.data.Dataset | EpochBatches:
+                 verbose: bool = True, by_epoch: bool = False, text_pairs=None) -> tf.data.Dataset | EpochBatches:
     """A batched ``tf.data.Dataset`` of model inputs (and labels) for ``texts``.
 
     Each text is tokenized once, here, and batches group texts of similar
@@ -100,21 +100,27 @@ def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32
             each epoch's order fixed by (seed, epoch), so that a run resumed
             from a checkpoint sees the batches the uninterrupted run would
             (``train_classifier`` takes it like a dataset; needs labels).
+        text_pairs: sequence of str or None. The second text of each example
+            for a sentence-pair model (``create_classifier(..., text_pair=True)``):
+            packed ``[CLS] text [SEP] pair [SEP]`` with segment ids 0 then 1,
+            truncated as HuggingFace's ``longest_first`` does.
     """
     texts = [str(t) for t in texts]
     if not texts:
         raise DataError("no examples: the data set is empty; check the file and the cleaning options")
+    check_pair_input(model, text_pairs)
     if labels is not None:
         labels = _label_array(model, labels, len(texts))
     elif by_epoch:
         raise ConfigError("by_epoch=True makes training batches: pass the labels")
-    if encoder_outputs:
-        return _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose, by_epoch)
     pre = model.preprocessor
+    ids = pre.token_ids(texts, text_pairs=text_pairs)
+    if encoder_outputs:
+        return _encoder_outputs_dataset(model, ids, labels, batch_size, shuffle, seed, verbose, by_epoch)
     if by_epoch:
-        return epoch_batches(pre.token_ids(texts), labels, batch_size=batch_size, seed=seed, pad_id=pre.pad_id,
+        return epoch_batches(ids, labels, batch_size=batch_size, seed=seed, pad_id=pre.pad_id,
                              input_names=pre.input_names, bucketing=bucketing, static_shapes=static_shapes)
-    return ids_dataset(pre.token_ids(texts), labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
+    return ids_dataset(ids, labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
                        pad_id=pre.pad_id, input_names=pre.input_names, bucketing=bucketing,
                        static_shapes=static_shapes)
 
@@ -133,32 +139,47 @@ def start_output_bias(model: TextClassifier, labels) -> bool:
     return True
 
 
-def _encoder_outputs_dataset(model, texts, labels, batch_size, shuffle, seed, verbose, by_epoch=False):
+def check_pair_input(model: TextClassifier, text_pairs) -> None:
+    """DataError when a sentence-pair model gets no second texts, or a single-text model gets some."""
+    takes = model.takes_pairs
+    if takes is None:  # a ready checkpoint: it reads either
+        return
+    if takes and text_pairs is None:
+        raise DataError("this model reads sentence pairs: give the second texts too (text_pairs=, "
+                        "--text-pair-column NAME, or --text-pair TEXT)")
+    if not takes and text_pairs is not None:
+        raise DataError("this model reads single texts, not pairs: drop the second texts (text_pairs, "
+                        "--text-pair-column, --text-pair), or train a pair model (--text-pair-column)")
+
+
+def _encoder_outputs_dataset(model, ids, labels, batch_size, shuffle, seed, verbose, by_epoch=False):
     if model.train_encoder:
         raise ConfigError("encoder_outputs=True needs a frozen encoder (train_encoder=False): "
                           "a trained encoder's outputs change every step")
     features_model, _ = model.head_split()
     pre = model.preprocessor
-    ids = ids_dataset(pre.token_ids(texts), labels, batch_size=max(batch_size, 64), pad_id=pre.pad_id,
-                      input_names=pre.input_names)
+    batches = ids_dataset(ids, labels, batch_size=max(batch_size, 64), pad_id=pre.pad_id,
+                          input_names=pre.input_names)
     features, labels, _ = encoder_cache.compute_features(
-        features_model, ids, per_token=model.head_spec.per_token, verbose=verbose)
+        features_model, batches, per_token=model.head_spec.per_token, verbose=verbose)
     if by_epoch:
         return encoder_cache.features_epochs(features, labels, batch_size=batch_size, seed=seed)
     return encoder_cache.features_dataset(features, labels, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
 def predict_logits(model: TextClassifier, texts, batch_size: int = 64, verbose: int = 0,
-                   static_shapes: bool = False) -> np.ndarray:
-    """Logits for ``texts`` in their order, computed on length-sorted batches.
+                   static_shapes: bool = False, text_pairs=None) -> np.ndarray:
+    """Logits for ``texts`` (and, for a sentence-pair model, their ``text_pairs``)
+    in their order, computed on length-sorted batches.
 
     ``static_shapes`` pads batches to multiples of 32 tokens (for XLA).
     """
     texts = [str(t) for t in texts]
+    check_pair_input(model, text_pairs)
     if not texts:
         return np.zeros((0, model.num_outputs), np.float32)
     pre = model.preprocessor
-    ds, order = sorted_batches(pre.token_ids(texts), batch_size, pre.pad_id, pre.input_names,
+    ds, order = sorted_batches(pre.token_ids(texts, text_pairs=text_pairs), batch_size, pre.pad_id, pre.input_names,
                                static_shapes=static_shapes)
     logits = model.core.predict(ds, verbose=verbose)
     return restore_order(np.asarray(logits, dtype=np.float32), order)

@@ -60,13 +60,21 @@ def _require_text(df: pd.DataFrame) -> None:
         )
 
 
+def _document_key(df: pd.DataFrame) -> pd.DataFrame:
+    """What makes a document, stripped: the text, and with sentence pairs the second text too."""
+    columns = ["text", "text_pair"] if "text_pair" in df.columns else ["text"]
+    return pd.DataFrame({c: df[c].fillna("").astype(str).str.strip() for c in columns}, index=df.index)
+
+
 def clean(
     df: pd.DataFrame, drop_empty: bool = True, drop_duplicates: bool = True
 ) -> tuple[pd.DataFrame, CleanReport]:
     """Drops empty texts and repeated texts.
 
     Texts are compared after stripping surrounding whitespace; the text itself
-    is not changed. Of repeated texts the first row is kept, even when a later
+    is not changed. With a ``text_pair`` column (sentence pairs) the document
+    is the pair: a row is empty when both texts are, and a duplicate when both
+    match an earlier row's. Of repeated texts the first row is kept, even when a later
     copy has another label (counted in ``report.conflicting``).
 
     Args:
@@ -79,10 +87,10 @@ def clean(
         the frame's attrs, and a :class:`CleanReport`.
     """
     _require_text(df)
-    key = df["text"].fillna("").astype(str).str.strip()
+    key = _document_key(df)
     keep = pd.Series(True, index=df.index)
 
-    empty_mask = key.eq("")
+    empty_mask = (key == "").all(axis=1)
     if drop_empty:
         keep &= ~empty_mask
 
@@ -91,9 +99,10 @@ def clean(
     if drop_duplicates:
         keep &= ~duplicate_mask
         if "label" in df.columns and duplicate_mask.any():
-            repeated = key.isin(key[duplicate_mask])
+            groups = key.groupby(list(key.columns), sort=False).ngroup()
+            repeated = groups.isin(groups[duplicate_mask])
             labels = df.loc[repeated, "label"].astype(str)
-            conflicting = int(labels.groupby(key[repeated]).nunique().gt(1).sum())
+            conflicting = int(labels.groupby(groups[repeated]).nunique().gt(1).sum())
 
     cleaned = df.loc[keep].reset_index(drop=True)
     cleaned.attrs = dict(df.attrs)
@@ -205,6 +214,17 @@ def _label_values(summary: Summary, labels: pd.Series, label_kind: str, separato
     rows = [(str(tag), int(count)) for tag, count in counts.items()] + [("(no tag)", untagged)]
     summary.classes = [{"label": tag, "name": tag, "count": count, "fraction": round(count / len(labels), 4)}
                        for tag, count in rows]
+def _token_lengths(df: pd.DataFrame, tokenizer: Tokenize) -> np.ndarray:
+    """Tokens per row (per pair, with a ``text_pair`` column), tokenized in batches."""
+    values = df["text"].fillna("").astype(str).tolist()
+    pairs = df["text_pair"].fillna("").astype(str).tolist() if "text_pair" in df.columns else None
+    lengths: list[int] = []
+    # Batches keep memory flat on 150k-row data sets.
+    for start in range(0, len(values), _TOKENIZE_BATCH):
+        chunk = slice(start, start + _TOKENIZE_BATCH)
+        ids = tokenizer(values[chunk]) if pairs is None else tokenizer(values[chunk], pairs[chunk])
+        lengths.extend(len(row) for row in ids)
+    return np.asarray(lengths)
 
 
 def summarize(
@@ -216,7 +236,8 @@ def summarize(
     Args:
         df: a frame with ``text`` and optionally ``label``.
         tokenizer: optional callable mapping a list of texts to a list of
-            token id lists; adds token length statistics.
+            token id lists; adds token length statistics. With a ``text_pair``
+            column it is called with the texts and their second texts.
         verbose: also print the summary.
         seq_length: the model's length: its share of longer texts is reported too.
         label_kind: ``classes``; ``values`` (regression: label statistics) or
@@ -238,12 +259,7 @@ def summarize(
     summary.chars = _length_stats(texts.str.len().to_numpy())
 
     if tokenizer is not None:
-        values = texts.tolist()
-        lengths: list[int] = []
-        # Batches keep memory flat on 150k-row data sets.
-        for start in range(0, len(values), _TOKENIZE_BATCH):
-            lengths.extend(len(ids) for ids in tokenizer(values[start:start + _TOKENIZE_BATCH]))
-        array = np.asarray(lengths)
+        array = _token_lengths(df, tokenizer)
         summary.tokens = _length_stats(array)
         windows = sorted(set(_WINDOWS) | ({seq_length} if seq_length else set()))
         summary.over_window = {

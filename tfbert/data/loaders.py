@@ -1,4 +1,6 @@
-"""Loaders: every one returns a DataFrame with ``text`` and ``label`` columns.
+"""Loaders: every one returns a DataFrame with ``text`` and ``label`` columns
+(and ``text_pair``, the second text of sentence pairs, when a table's
+``text_pair_column`` is named).
 
 ``text`` is always a string (empty for an empty cell: :func:`tfbert.data.clean`
 drops those). ``label`` holds the original values, stripped of surrounding
@@ -233,26 +235,49 @@ def _to_frame(
     label_column: str | None,
     path: Path,
     where,
+    text_pair_column: str | None = None,
     label_kind: str = "classes",
 ) -> pd.DataFrame:
-    """Renames the chosen columns to text/label, keeps the others after them."""
+    """Renames the chosen columns to text/label (/text_pair), keeps the others after them."""
     found = [str(c) for c in raw.columns]
     if text_column not in raw.columns:
         raise _missing_column(text_column, path, found, "text_column")
+    if text_pair_column is not None and text_pair_column not in raw.columns:
+        raise _missing_column(text_pair_column, path, found, "text_pair_column")
     if label_column is not None and label_column not in raw.columns:
         raise _missing_column(label_column, path, found, "label_column")
     if raw.empty:
         raise DataError(f"{path} has a header but no data rows; add examples")
 
     out = pd.DataFrame({"text": raw[text_column].fillna("").astype(str)})
+    if text_pair_column is not None:
+        out["text_pair"] = raw[text_pair_column].fillna("").astype(str)
+        _check_pairs_present(out, text_pair_column, path, where)
     if label_column is not None:
         out["label"] = labels_from_strings(raw[label_column], where, str(path), label_column,
                                            check_missing=label_kind != "tags")  # no tag is a valid tag set
     for column in raw.columns:
-        # A leftover column called text/label would be ambiguous: drop it.
-        if column not in (text_column, label_column, "text", "label"):
+        # A leftover column called text/label/text_pair would be ambiguous: drop it.
+        if column not in (text_column, label_column, text_pair_column, "text", "label", "text_pair"):
             out[column] = raw[column]
     return out.reset_index(drop=True)
+
+
+def _check_pairs_present(out: pd.DataFrame, column: str, path: Path, where) -> None:
+    """DataError naming the rows whose second text is missing though the first is there.
+
+    A row empty in both columns is an empty document, which cleaning drops; a
+    missing second text alone is a broken example, and training on it would
+    teach the model pairs it never sees.
+    """
+    missing = (out["text_pair"].str.strip().eq("") & out["text"].str.strip().ne("")).to_numpy()
+    if missing.any():
+        rows = [int(i) for i in missing.nonzero()[0]]
+        shown = ", ".join(where(i) for i in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        raise DataError(
+            f"the second text (column '{printable(column)}') is missing on {len(rows)} row(s) of "
+            f"{path}: {shown}; fill it in or remove those rows"
+        )
 
 
 def load_table(
@@ -261,6 +286,7 @@ def load_table(
     label_column: str | None = "label",
     fmt: str | None = None,
     quoting: str = "minimal",
+    text_pair_column: str | None = None,
     label_kind: str = "classes",
 ) -> pd.DataFrame:
     """Loads a CSV, TSV or JSON Lines file, plain or gzipped.
@@ -274,13 +300,16 @@ def load_table(
         fmt: ``"csv"``, ``"tsv"`` or ``"jsonl"`` to override the extension.
         quoting: ``"minimal"`` (standard CSV quotes, as pandas writes) or
             ``"none"`` (quotes are plain characters, as in NSMC-style TSV).
+        text_pair_column: column holding the second text of sentence pairs
+            (NLI, paraphrase), or None: the result then has a ``text_pair``
+            column; a row whose second text is missing is an error.
         label_kind: ``"classes"``; ``"values"`` (regression: JSON numbers
             kept as they are) or ``"tags"`` (multi-label: JSON lists kept as
             JSON, empty cells allowed). ``tfbert.tasks`` reads the labels.
 
     Returns:
-        DataFrame with ``text``, ``label`` (unless ``label_column`` is None)
-        and the file's other columns.
+        DataFrame with ``text``, ``text_pair`` (with ``text_pair_column``),
+        ``label`` (unless ``label_column`` is None) and the file's other columns.
 
     Raises:
         DataError: a missing or empty file, an unknown format, a missing
@@ -291,26 +320,29 @@ def load_table(
     kind = _table_format(file, fmt)
     if kind == "jsonl":
         raw, lines = _read_jsonl(file)
-        for column in (text_column, label_column):
+        for column in (text_column, text_pair_column, label_column):
             if column is not None and column in raw.columns:
                 raw[column] = [
                     _json_cell_to_str(v, column, f"line {n}", file, column == label_column, label_kind)
                     for v, n in zip(raw[column].tolist(), lines)
                 ]
-        return _to_frame(raw, text_column, label_column, file, lambda i: f"line {lines[i]}", label_kind)
+        return _to_frame(raw, text_column, label_column, file, lambda i: f"line {lines[i]}",
+                         text_pair_column, label_kind)
 
     if quoting not in _QUOTING:
         raise DataError(f"unknown quoting {quoting!r}; use 'minimal' or 'none'")
     raw = _read_delimited(
         file, "," if kind == "csv" else "\t", _QUOTING[quoting], kind.upper()
     )
-    return _to_frame(raw, text_column, label_column, file, _row_locator(raw, text_column), label_kind)
+    return _to_frame(raw, text_column, label_column, file,
+                     _row_locator(raw, text_column, text_pair_column), text_pair_column, label_kind)
 
 
-def _row_locator(raw: pd.DataFrame, text_column: str):
+def _row_locator(raw: pd.DataFrame, text_column: str, text_pair_column: str | None = None):
     """Maps a 0-based data row to "line N", exact unless a cell spans lines."""
-    if text_column in raw.columns and raw[text_column].fillna("").str.contains("\n").any():
-        return lambda i: f"data row {i + 1}"
+    for column in (text_column, text_pair_column):
+        if column in raw.columns and raw[column].fillna("").str.contains("\n").any():
+            return lambda i: f"data row {i + 1}"
     return lambda i: f"line {i + 2}"
 
 
@@ -460,35 +492,49 @@ def _first_line(path: Path) -> str:
 
 
 def _load_file(
-    path: Path, text_column: str, label_column: str | None, label_kind: str = "classes"
+    path: Path, text_column: str, label_column: str | None, text_pair_column: str | None = None,
+    label_kind: str = "classes",
 ) -> pd.DataFrame:
     """Loads a file, recognising NSMC by its header."""
     header = _first_line(path)
     if tuple(header.split("\t")) == NSMC_COLUMNS:
-        return load_nsmc(path)
+        return _single_text(load_nsmc(path), text_pair_column, str(path))
     base = path.name.lower().removesuffix(".gz")
     if base.endswith(".txt"):
         if "\t" in header:
-            return load_table(path, text_column, label_column, fmt="tsv", label_kind=label_kind)
+            return load_table(path, text_column, label_column, fmt="tsv", text_pair_column=text_pair_column,
+                              label_kind=label_kind)
         raise DataError(
             f"cannot tell the format of {path}; name it .csv, .tsv or .jsonl, "
             "or use a TSV header such as 'text<TAB>label'"
         )
-    return load_table(path, text_column, label_column, label_kind=label_kind)
+    return load_table(path, text_column, label_column, text_pair_column=text_pair_column, label_kind=label_kind)
+
+
+def _single_text(df: pd.DataFrame, text_pair_column: str | None, source: str) -> pd.DataFrame:
+    """``df`` when no second text was asked for; a DataError where the source has none."""
+    if text_pair_column is not None:
+        raise DataError(
+            f"{source} holds single texts, so it has no second-text column '{printable(text_pair_column)}'; "
+            "sentence pairs come from a CSV/TSV/JSONL table with two text columns"
+        )
+    return df
 
 
 def _load_folder(
-    folder: Path, split: str, text_column: str, label_column: str | None, label_kind: str = "classes"
+    folder: Path, split: str, text_column: str, label_column: str | None,
+    text_pair_column: str | None = None, label_kind: str = "classes",
 ) -> pd.DataFrame:
     """Loads a folder: IMDB layout, a ``{split}.csv``-style file, a
     ``{split}/`` folder of class folders, or class folders."""
     if find_imdb_root(folder) is not None:
-        return load_imdb(folder, split)
+        return _single_text(load_imdb(folder, split), text_pair_column, str(folder))
     for name in sorted(os.listdir(folder)):
         stem = name.lower().removesuffix(".gz")
         for extension in (*_EXTENSION_FORMATS, ".txt"):
             if stem in (f"{split}{extension}", f"ratings_{split}{extension}"):
-                return _load_file(folder / name, text_column, label_column, label_kind)
+                return _load_file(folder / name, text_column, label_column, text_pair_column, label_kind)
+    _single_text(pd.DataFrame(), text_pair_column, f"{folder} (class folders)")
     if (folder / split).is_dir():
         return load_class_folders(folder / split)
     return load_class_folders(folder)
@@ -499,6 +545,7 @@ def load_dataset(
     split: str = "train",
     text_column: str = "text",
     label_column: str | None = "label",
+    text_pair_column: str | None = None,
     label_kind: str = "classes",
 ) -> pd.DataFrame:
     """Loads data from a short description, as given on the command line.
@@ -520,6 +567,8 @@ def load_dataset(
         split: ``"train"`` or ``"test"`` where the source has splits.
         text_column: text column for tables.
         label_column: label column for tables, None for unlabelled tables.
+        text_pair_column: second-text column of sentence-pair tables (a
+            ``text_pair`` column in the result), or None.
         label_kind: ``classes``, ``values`` or ``tags`` (see ``load_table``).
 
     Returns:
@@ -534,6 +583,7 @@ def load_dataset(
     name, colon, rest = text.partition(":")
     # A real path wins, so a folder called "imdb" still loads as a folder.
     if name.lower() in ("imdb", "nsmc", "demo") and not Path(text).exists():
+        _single_text(pd.DataFrame(), text_pair_column, f"'{name.lower()}'")
         if name.lower() == "imdb":
             return load_imdb(rest or None, split)
         if name.lower() == "nsmc":
@@ -544,5 +594,5 @@ def load_dataset(
     if not path.exists():
         raise DataError(f"data not found: {text}; pass {_KNOWN_SPECS}")
     if path.is_dir():
-        return _load_folder(path, split, text_column, label_column, label_kind)
-    return _load_file(path, text_column, label_column, label_kind)
+        return _load_folder(path, split, text_column, label_column, text_pair_column, label_kind)
+    return _load_file(path, text_column, label_column, text_pair_column, label_kind)

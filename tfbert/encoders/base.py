@@ -26,6 +26,10 @@ class TextFrontEnd:
             ``resources`` reports untracked resources.
         kind: str. What the tokenizer is, for the export's description.
         source: str. Where its vocabulary came from.
+        special_tokens: dict or None. ``start_of_sequence_id``, ``end_of_segment_id``
+            and ``padding_id``, for packing sentence pairs with
+            ``tfbert.tokenizers.pack_inputs`` (HF's truncation; ``pack`` may be
+            tf-models' ``BertPackInputs``, which truncates pairs differently).
     """
 
     tokenize: Callable
@@ -34,6 +38,7 @@ class TextFrontEnd:
     kind: str
     source: str
     fallback_resources: list | None = None
+    special_tokens: dict | None = None
 
 
 class Preprocessor:
@@ -69,9 +74,17 @@ class Preprocessor:
         """The in-graph tokenizer for exports, or (None, the reason there is none)."""
         return None, "the preprocessor runs in Python"
 
-    def token_ids(self, texts, max_length: int | None = None) -> tf.RaggedTensor:
+    def token_ids(self, texts, max_length: int | None = None, text_pairs=None) -> tf.RaggedTensor:
         """Ids of each text with special tokens, truncated to ``max_length``
         (default ``seq_length``), unpadded: [n, (length)] int32.
+
+        With ``text_pairs`` (one second text per text), each row is the pair
+        packed and truncated as HuggingFace's tokenizers do
+        (``truncation="longest_first"``), with its segment ids alongside:
+        [n, (length), 2] int32, ``[..., 0]`` the ids and ``[..., 1]`` the
+        segment (0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``). Carrying the
+        segment ids, rather than finding the first ``[SEP]`` later, keeps them
+        right when a text holds a literal ``[SEP]``.
 
         Token ids instead of padded arrays let the input pipeline batch texts
         of similar length together and pad each batch only to its own longest.
@@ -86,6 +99,28 @@ def ragged_from_lists(lists) -> tf.RaggedTensor:
     lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
     values = np.fromiter((i for x in lists for i in x), dtype=np.int32, count=int(lengths.sum()))
     return tf.RaggedTensor.from_row_lengths(values, lengths)
+
+
+def with_type_ids(ids: tf.RaggedTensor, type_ids: tf.RaggedTensor) -> tf.RaggedTensor:
+    """[n, (length)] ids and segment ids -> one [n, (length), 2] RaggedTensor (see ``Preprocessor.token_ids``)."""
+    values = tf.stack([tf.cast(ids.flat_values, tf.int32), tf.cast(type_ids.flat_values, tf.int32)], axis=1)
+    return tf.RaggedTensor.from_row_splits(values, ids.row_splits)
+
+
+def as_text_list(texts) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    return [str(t) for t in texts]
+
+
+def check_pairs(texts: list[str], text_pairs) -> list[str]:
+    """``text_pairs`` as a list of str, one per text; DataError when the counts differ."""
+    from tfbert.errors import DataError
+
+    pairs = as_text_list(text_pairs)
+    if len(pairs) != len(texts):
+        raise DataError(f"{len(texts)} texts but {len(pairs)} second texts (text_pairs); give one pair per text")
+    return pairs
 
 
 class MeanPool(keras.layers.Layer):

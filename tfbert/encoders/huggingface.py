@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfbert.encoders.base import Preprocessor, TextFrontEnd, ragged_from_lists
+from tfbert.encoders.base import Preprocessor, TextFrontEnd, as_text_list, check_pairs, ragged_from_lists, with_type_ids
 from tfbert.errors import ConfigError
 
 
@@ -132,18 +132,26 @@ class HFPreprocessor(Preprocessor):
         pack = BertPackInputs(self.seq_length, special_tokens_dict=tokenizer.get_special_tokens_dict(),
                               name="pack_inputs")
         return TextFrontEnd(tokenizer, pack, [tokenizer], kind="wordpiece",
-                            source=self.spec.tokenizer or self.spec.encoder), ""
+                            source=self.spec.tokenizer or self.spec.encoder,
+                            special_tokens=tokenizer.get_special_tokens_dict()), ""
 
-    def token_ids(self, texts, max_length: int | None = None, chunk: int = 4096) -> tf.RaggedTensor:
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = [str(t) for t in texts]
-        ids = []
+    def token_ids(self, texts, max_length: int | None = None, chunk: int = 4096,
+                  text_pairs=None) -> tf.RaggedTensor:
+        texts = as_text_list(texts)
+        pairs = None if text_pairs is None else check_pairs(texts, text_pairs)
+        ids, type_ids = [], []
         for i in range(0, len(texts), chunk):  # bounded memory for big data sets
-            ids += self.hf_tokenizer(texts[i:i + chunk], truncation=True,
-                                     max_length=max_length or self.seq_length,
-                                     add_special_tokens=True)["input_ids"]
-        return ragged_from_lists(ids)
+            second = [] if pairs is None else [pairs[i:i + chunk]]
+            # truncation=True is "longest_first": the longer text loses tokens first
+            enc = self.hf_tokenizer(texts[i:i + chunk], *second, truncation=True,
+                                    max_length=max_length or self.seq_length, add_special_tokens=True,
+                                    return_token_type_ids=pairs is not None)
+            ids += enc["input_ids"]
+            if pairs is not None:
+                type_ids += enc["token_type_ids"]
+        if pairs is None:
+            return ragged_from_lists(ids)
+        return with_type_ids(ragged_from_lists(ids), ragged_from_lists(type_ids))
 
 
 def check_pairing(preprocessor, encoder) -> None:

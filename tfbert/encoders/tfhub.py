@@ -8,7 +8,7 @@ import tensorflow_text  # noqa: F401  (registers the ops preprocess models use)
 import tf_keras as keras
 
 from tfbert import conversion_cache
-from tfbert.encoders.base import Preprocessor, TextFrontEnd
+from tfbert.encoders.base import Preprocessor, TextFrontEnd, as_text_list, check_pairs, with_type_ids
 from tfbert.errors import ConfigError
 
 
@@ -49,11 +49,16 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
         self._vocab = None
 
     def call(self, texts):
-        packed = self.pack_layer([self.tokenize_layer(texts)])
+        if isinstance(texts, (list, tuple)):  # [text, text_pair]: HF's truncation, not bert_pack_inputs'
+            from tfbert.tokenizers import pack_inputs
+
+            packed = pack_inputs([self.tokenize_layer(t) for t in texts], self.seq_length, self.special_tokens)
+        else:
+            packed = self.pack_layer([self.tokenize_layer(texts)])
         return {k: packed[k] for k in self.input_names}
 
     def __call__(self, texts, *args, **kwargs):
-        if isinstance(texts, (list, tuple)):
+        if isinstance(texts, (list, tuple)) and all(isinstance(t, str) for t in texts):
             texts = tf.constant(list(texts), dtype=tf.string)
         return keras.layers.Layer.__call__(self, texts, *args, **kwargs)
 
@@ -63,7 +68,7 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
         hub_object = self._hub_object
         return TextFrontEnd(self.tokenize_layer, self.pack_layer, [getattr(hub_object, "tokenize", hub_object)],
                             kind="tfhub_preprocess", source=self.spec.preprocess,
-                            fallback_resources=[hub_object]), ""
+                            fallback_resources=[hub_object], special_tokens=dict(self.special_tokens)), ""
 
     def _vocabulary(self) -> list[str]:
         if self._vocab is None:
@@ -79,30 +84,43 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
     @property
     def special_tokens(self) -> dict:
         if not hasattr(self, "_special"):
-            special = self._hub_object.tokenize.get_special_tokens_dict()
-            self._special = {k: int(v.numpy()) for k, v in special.items()}
+            with tf.init_scope():  # eager even when first asked while a Keras model is being built
+                special = self._hub_object.tokenize.get_special_tokens_dict()
+                self._special = {k: int(v.numpy()) for k, v in special.items()}
         return self._special
 
     @property
     def pad_id(self) -> int:
         return self.special_tokens["padding_id"]
 
-    def token_ids(self, texts, max_length: int | None = None, chunk: int = 1024) -> tf.RaggedTensor:
-        """Like ``bert_pack_inputs`` for one segment, without padding."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = [str(t) for t in texts]
-        keep = (max_length or self.seq_length) - 2
-        cls, sep = self.special_tokens["start_of_sequence_id"], self.special_tokens["end_of_segment_id"]
+    def token_ids(self, texts, max_length: int | None = None, chunk: int = 1024,
+                  text_pairs=None) -> tf.RaggedTensor:
+        """Like ``bert_pack_inputs`` for one segment, without padding; pairs as HF packs them."""
+        texts = as_text_list(texts)
+        pairs = None if text_pairs is None else check_pairs(texts, text_pairs)
+        length = max_length or self.seq_length
         parts = []
         for i in range(0, len(texts), chunk):
-            tokens = self.tokenize_layer(tf.constant(texts[i:i + chunk]))
-            if tokens.ragged_rank == 2:  # [batch, words, pieces] -> [batch, pieces]
-                tokens = tokens.merge_dims(-2, -1)
-            tokens = tf.cast(tokens[:, :keep], tf.int32)
-            n = tokens.nrows()
-            parts.append(tf.concat([tf.fill([n, 1], cls), tokens, tf.fill([n, 1], sep)], axis=1))
+            segments = [self._pieces(texts[i:i + chunk])]
+            if pairs is not None:
+                segments.append(self._pieces(pairs[i:i + chunk]))
+            parts.append(self._combine(segments, length, pairs is not None))
+        if not parts:
+            empty = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
+            return empty if pairs is None else with_type_ids(empty, empty)
         return tf.concat(parts, axis=0)
+
+    def _pieces(self, texts: list[str]) -> tf.RaggedTensor:
+        tokens = self.tokenize_layer(tf.constant(texts, dtype=tf.string))
+        if tokens.ragged_rank == 2:  # [batch, words, pieces] -> [batch, pieces]
+            tokens = tokens.merge_dims(-2, -1)
+        return tf.cast(tokens, tf.int32)
+
+    def _combine(self, segments, length: int, pairs: bool) -> tf.RaggedTensor:
+        from tfbert.tokenizers import combine_segments
+
+        ids, type_ids = combine_segments(segments, length, self.special_tokens)
+        return with_type_ids(ids, type_ids) if pairs else ids
 
     def token_ids_graph(self, texts: tf.Tensor, length: int) -> tf.Tensor:
         """In-graph tokenize + pack to a fixed ``length`` (the usual per-epoch pipeline)."""

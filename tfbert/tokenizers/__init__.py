@@ -41,6 +41,6 @@ Kirat Rai, Dives Akuru) that the Rust NFD keeps; with ``clean_text=False`` a
 literal U+FDD0 in lower-cased input comes back as NUL.
 """
 
-from tfbert.tokenizers.wordpiece import PackInputs, WordPieceTokenizer, load_vocab, pack_inputs
+from tfbert.tokenizers.wordpiece import PackInputs, WordPieceTokenizer, combine_segments, load_vocab, pack_inputs
 
-__all__ = ["WordPieceTokenizer", "PackInputs", "pack_inputs", "load_vocab"]
+__all__ = ["WordPieceTokenizer", "PackInputs", "pack_inputs", "combine_segments", "load_vocab"]

@@ -738,6 +738,49 @@ def _hf_pair_lengths(n1: tf.Tensor, n2: tf.Tensor, budget: int):
     return tf.where(fits, n1, tf.minimum(n1, k1)), tf.where(fits, n2, tf.minimum(n2, k2))
 
 
+def _as_segments(segments) -> List[tf.RaggedTensor]:
+    if not isinstance(segments, (list, tuple)):
+        segments = [segments]
+    if len(segments) not in (1, 2):
+        raise ConfigError(f"pack_inputs takes one or two segments, not {len(segments)}")
+    segs = []
+    for s in segments:
+        if not isinstance(s, tf.RaggedTensor):
+            s = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(s))
+        if s.ragged_rank > 1:
+            s = s.merge_dims(1, -1)
+        segs.append(tf.cast(s, tf.int32))
+    return segs
+
+
+@_no_autograph
+def combine_segments(segments, seq_length: int, special_tokens: Dict[str, int]):
+    """``[CLS] A [SEP] (B [SEP])`` truncated to ``seq_length`` like HF, unpadded.
+
+    Args: as for :func:`pack_inputs`.
+
+    Returns:
+      (word ids, type ids): two ragged int32 ``[batch, (length)]`` tensors,
+      type ids 0 on ``[CLS] A [SEP]`` and 1 on ``B [SEP]``.
+    """
+    segs = _as_segments(segments)
+    budget = int(seq_length) - (len(segs) + 1)
+    if budget < 0:
+        raise ConfigError(f"seq_length {seq_length} is too short for {len(segs) + 1} special tokens")
+    if len(segs) == 1:
+        trimmed = [segs[0][:, :budget]]
+    else:
+        k1, k2 = _hf_pair_lengths(segs[0].row_lengths(), segs[1].row_lengths(), budget)
+        trimmed = []
+        for s, k in ((segs[0], k1), (segs[1], k2)):
+            pos = tf.ragged.range(s.row_lengths())
+            trimmed.append(tf.ragged.boolean_mask(s, pos < tf.expand_dims(k, 1)))
+    combined, type_ids = tf_text.combine_segments(
+        trimmed, start_of_sequence_id=int(special_tokens["start_of_sequence_id"]),
+        end_of_segment_id=int(special_tokens["end_of_segment_id"]))
+    return tf.cast(combined, tf.int32), tf.cast(type_ids, tf.int32)
+
+
 @_no_autograph
 def pack_inputs(segments, seq_length: int, special_tokens: Dict[str, int]) -> Dict[str, tf.Tensor]:
     """BERT model inputs from token ids, as HF ``tokenizer(..., truncation=True,
@@ -757,36 +800,10 @@ def pack_inputs(segments, seq_length: int, special_tokens: Dict[str, int]) -> Di
       tf-models' BERT encoders take (HF calls them input_ids, attention_mask,
       token_type_ids).
     """
-    if not isinstance(segments, (list, tuple)):
-        segments = [segments]
-    if len(segments) not in (1, 2):
-        raise ConfigError(f"pack_inputs takes one or two segments, not {len(segments)}")
-    budget = int(seq_length) - (len(segments) + 1)
-    if budget < 0:
-        raise ConfigError(f"seq_length {seq_length} is too short for {len(segments) + 1} special tokens")
-    segs = []
-    for s in segments:
-        if not isinstance(s, tf.RaggedTensor):
-            s = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(s))
-        if s.ragged_rank > 1:
-            s = s.merge_dims(1, -1)
-        segs.append(tf.cast(s, tf.int32))
-    if len(segs) == 1:
-        trimmed = [segs[0][:, :budget]]
-    else:
-        n1 = segs[0].row_lengths()
-        n2 = segs[1].row_lengths()
-        k1, k2 = _hf_pair_lengths(n1, n2, budget)
-        trimmed = []
-        for s, k in ((segs[0], k1), (segs[1], k2)):
-            pos = tf.ragged.range(s.row_lengths())
-            trimmed.append(tf.ragged.boolean_mask(s, pos < tf.expand_dims(k, 1)))
-    combined, type_ids = tf_text.combine_segments(
-        trimmed, start_of_sequence_id=int(special_tokens["start_of_sequence_id"]),
-        end_of_segment_id=int(special_tokens["end_of_segment_id"]))
+    combined, type_ids = combine_segments(segments, seq_length, special_tokens)
     word_ids, mask = tf_text.pad_model_inputs(combined, seq_length, pad_value=int(special_tokens["padding_id"]))
     type_ids, _ = tf_text.pad_model_inputs(type_ids, seq_length, pad_value=0)
-    shape = tf.stack([segs[0].nrows(out_type=tf.int32), tf.constant(int(seq_length), tf.int32)])
+    shape = tf.stack([combined.nrows(out_type=tf.int32), tf.constant(int(seq_length), tf.int32)])
     return dict(input_word_ids=tf.reshape(tf.cast(word_ids, tf.int32), shape),
                 input_mask=tf.reshape(tf.cast(mask, tf.int32), shape),
                 input_type_ids=tf.reshape(tf.cast(type_ids, tf.int32), shape))
