@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import tfbert
+from tfbert.cli import main as cli_main
 from tfbert.config import RunConfig, validate
 from tfbert.experiment import load_splits, run_experiment
 from tfbert.runs import RunFolder
@@ -122,6 +123,11 @@ def test_regression_run_learns_and_its_export_predicts_values(tiny_models, tmp_p
     assert scored["pearson"] == pytest.approx(report["pearson"], abs=1e-5)
     assert pd.read_csv(scored["output_dir"] + "/predictions.csv").columns.tolist() == \
         ["text", "label", "predicted", "error"]
+    out_csv = tmp_path / "predicted.csv"
+    assert cli_main(["predict", str(run.model_dir), texts[0], texts[1], "--output", str(out_csv)]) == 0
+    written = pd.read_csv(out_csv)
+    assert written.columns.tolist() == ["text", "value"]
+    np.testing.assert_allclose(written["value"], outputs["value"][:2], atol=1e-5)
 
 
 def _rebuilt(run):
