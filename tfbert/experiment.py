@@ -460,7 +460,8 @@ def choose_seq_length(config: RunConfig, texts, text_pairs=None) -> int:
     lengths = pre.token_ids(list(texts), text_pairs=pairs).row_lengths().numpy()
     length, truncated = auto_seq_length(lengths, spec.max_seq_length, config.length_percentile)
     print(f"seq_length auto: {length} tokens covers {config.length_percentile:g}% of the "
-          f"{len(lengths)} training texts; {truncated} ({truncated / len(lengths):.1%}) will be truncated")
+          f"{len(lengths)} training texts; {truncated} ({truncated / len(lengths):.1%}) "
+          + ("will be truncated" if config.long_text == "truncate" else f"are longer: --long-text {config.long_text}"))
     return length
 
 
