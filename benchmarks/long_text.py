@@ -1,7 +1,15 @@
 """Long IMDB reviews: truncate vs head_tail vs windows (``--long-text``), MiniLM-L6, dense head.
 
-    nohup python benchmarks/long_text.py > long_text.log 2>&1 &   # full IMDB at 512 tokens: many hours on 2 cores
-    python benchmarks/long_text.py --quick                        # 320/160 reviews at 64 tokens: a few minutes
+    nohup python benchmarks/long_text.py > long_text.log 2>&1 &   # full IMDB at 512 tokens: about a day on 2 cores
+    python benchmarks/long_text.py --quick                        # 320/160 reviews at 64 tokens: ~9 min on 2 cores
+
+Full mode, estimated (not yet run): 6 runs (3 strategies x 2 learning rates) of
+2 epochs over 22,414 reviews (windows: 1.24 windows per review at 512), at the
+3-7 training reviews/s MiniLM-L6 makes at 512 on 2 cores (benchmarks/speed.py:
+7.0 in bfloat16 on an AVX512-BF16 EPYC), is 12-30 hours, plus about 2 hours
+of scoring; ``--learning-rates 5e-5`` halves it (no choice of rate left then:
+the epoch is still chosen on validation). Rerun the same command after a
+kill: it continues where it stopped.
 
 About 15% of IMDB reviews are longer than 512 MiniLM tokens. For each strategy
 (truncate at the window; head_tail, Sun et al.'s 128 + 382 at 512, scaled to
@@ -77,7 +85,7 @@ def configs(cfg: dict, train_csv: Path, work: Path):
                       long_text=strategy, epochs=cfg["epochs"], batch_size=cfg["batch_size"], learning_rate=lr,
                       seed=SEED, valid_fraction=0.1, restore_best=True, save_every_steps=cfg["save_every_steps"],
                       tensorboard=False, output_dir=str(work / "runs"))
-            for strategy in STRATEGIES for lr in cfg["learning_rates"]]
+            for strategy in cfg["strategies"] for lr in cfg["learning_rates"]]
 
 
 def label_with_export(model_dir: str, texts: list[str]) -> tuple[list[str], float]:
@@ -143,7 +151,7 @@ def test(chosen: dict, cfg: dict, work: Path) -> list[dict]:
     """Each chosen export over the test split: accuracy, seconds, texts/s, windows per text."""
     texts, labels = test_frame(cfg["test"])
     rows = []
-    for strategy in STRATEGIES:
+    for strategy in cfg["strategies"]:
         pick = chosen[strategy]
 
         def score():
@@ -169,7 +177,7 @@ def markdown(report: dict) -> str:
              f"Texts over the window: {report['over_window']}.", "",
              "| strategy | lr | epoch | val acc % | test acc % | train s | predict s (test) | texts/s | "
              "x truncate |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    base = next(r["texts_per_s"] for r in report["results"] if r["strategy"] == "truncate")
+    base = next((r["texts_per_s"] for r in report["results"] if r["strategy"] == "truncate"), float("nan"))
     for r in report["results"]:
         lines.append(f"| {r['strategy']} | {r['learning_rate']:g} | {r['restored_epoch'] or ''} | "
                      f"{100 * r['val_accuracy']:.2f} | {100 * r['test_accuracy']:.2f} | {r['train_time_s'] or 0:.0f} | "
@@ -199,8 +207,13 @@ def main() -> None:
     parser.add_argument("--work", help="folder for the runs and cached results (default: .cache/long_text"
                                        "[_quick]); keep it to resume")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--learning-rates", type=float, nargs="+", help="the grid each strategy's learning rate "
+                                                                          "is chosen from (default: the mode's)")
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     args = parser.parse_args()
-    cfg = QUICK if args.quick else FULL
+    cfg = {**(QUICK if args.quick else FULL), "strategies": list(args.strategies)}
+    if args.learning_rates:
+        cfg["learning_rates"] = tuple(args.learning_rates)
     work = Path(args.work or HERE.parent / ".cache" / ("long_text_quick" if args.quick else "long_text"))
     work.mkdir(parents=True, exist_ok=True)
 

@@ -321,7 +321,7 @@ def validate(config: RunConfig) -> RunConfig:
     if config.seq_length is not None and not 2 <= config.seq_length <= spec.max_seq_length:
         raise ConfigError(f"--seq-length must be auto or an integer from 2 to {spec.max_seq_length} "
                           f"('{spec.name}' reads at most {spec.max_seq_length} tokens), got {config.seq_length}")
-    _check_long_text(config, spec.max_seq_length)
+    _check_long_text(config, spec)
     if not config.data and not config.train:
         raise ConfigError("no training data: pass --data (demo, imdb:PATH, nsmc:PATH) or --train FILE")
     has_valid = bool(config.valid) or config.valid_fraction > 0
@@ -361,13 +361,17 @@ def _check_task(config: RunConfig) -> None:
         raise ConfigError("--label-separator is empty; give the character between tags, e.g. ',' or '|'")
 
 
-def _check_long_text(config: RunConfig, max_seq_length: int) -> None:
+def _check_long_text(config: RunConfig, spec) -> None:
     """One-line errors for long-text settings that cannot work. With --seq-length auto the window is
     checked here at the model's longest and again, at its chosen length, when the model is built."""
     from tfbert.long_text import from_config
 
     settings = from_config(config)
-    settings.resolve(config.seq_length or max_seq_length)
+    settings.resolve(config.seq_length or spec.max_seq_length)
+    python_tokenizer = spec.backend == "huggingface" and (spec.tokenizer_type or "wordpiece").lower() != "wordpiece"
+    if settings.active and config.export and python_tokenizer:  # the export cuts texts in-graph, from strings
+        raise ConfigError(f"--long-text {config.long_text} is exported in-graph, but the {spec.tokenizer_type} "
+                          f"tokenizer of '{spec.name}' runs in Python; pass --no-export or a WordPiece model")
     if settings.active and config.text_pair_column is not None:
         raise ConfigError(f"--long-text {config.long_text} reads single texts; sentence pairs "
                           f"(--text-pair-column) are truncated (drop --long-text or the pair column)")
