@@ -2,6 +2,7 @@
 
     nohup python benchmarks/long_text.py > long_text.log 2>&1 &   # full IMDB at 512 tokens: about a day on 2 cores
     python benchmarks/long_text.py --quick                        # 320/160 reviews at 64 tokens: ~9 min on 2 cores
+    python benchmarks/long_text.py --throughput 1000              # prediction speed only, 512 tokens, untrained
 
 Full mode, estimated (not yet run): 6 runs (3 strategies x 2 learning rates) of
 2 epochs over 22,414 reviews (windows: 1.24 windows per review at 512), at the
@@ -201,6 +202,37 @@ def over_window(train_csv: Path, seq_length: int) -> str:
     return describe_summary(summary(lengths, LongText("windows").resolve(seq_length)))
 
 
+def throughput(n_test: int, out: str) -> None:
+    """Prediction speed alone, at 512 tokens: an untrained MiniLM exported per strategy (speed does not
+    depend on the weights) labels ``n_test`` random test reviews. Writes ``long_text_throughput.*``."""
+    import tempfile
+
+    import tfbert
+    from tfbert.export import export_classifier
+
+    machine = machine_info()  # its load average: before the timed work
+    texts, _ = test_frame(n_test)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="long_text_speed_") as tmp:
+        for strategy in STRATEGIES:
+            model = tfbert.create_classifier(MODEL, seq_length=512, class_names=["neg", "pos"], long_text=strategy)
+            _, seconds = label_with_export(str(export_classifier(model, Path(tmp) / strategy)), texts)
+            rows.append({"strategy": strategy, "texts": len(texts), "predict_s": seconds,
+                         "texts_per_s": len(texts) / seconds, "precision": model.precision})
+    report = {"machine": machine, "results": rows}
+    m = report["machine"]
+    lines = ["# Long texts: prediction throughput at 512 tokens", "",
+             f"`python benchmarks/long_text.py --throughput {n_test}` on {m['date']}: {m['cpu_model']}, "
+             f"{m['cpu_cores']} cores, load average at start {m['load_average_at_start'][0]:.1f}; `{MODEL}` "
+             f"exported per strategy (head untrained: speed only), {rows[0]['precision']}, {len(texts)} random "
+             f"reviews of the IMDB test split through `tfbert.predict.load(...).predict_outputs` (strings in, "
+             f"strategy in-graph; loading and a warm-up call not timed).", "",
+             "| strategy | texts/s | x truncate | s |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {r['strategy']} | {r['texts_per_s']:.2f} | {r['texts_per_s'] / rows[0]['texts_per_s']:.2f} | "
+              f"{r['predict_s']:.0f} |" for r in rows]
+    write_report(out, "long_text_throughput", report, "\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -210,7 +242,11 @@ def main() -> None:
     parser.add_argument("--learning-rates", type=float, nargs="+", help="the grid each strategy's learning rate "
                                                                           "is chosen from (default: the mode's)")
     parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    parser.add_argument("--throughput", type=int, metavar="N", help="only time prediction at 512 tokens on N "
+                                                                      "test reviews (untrained exports)")
     args = parser.parse_args()
+    if args.throughput:
+        return throughput(args.throughput, args.out)
     cfg = {**(QUICK if args.quick else FULL), "strategies": list(args.strategies)}
     if args.learning_rates:
         cfg["learning_rates"] = tuple(args.learning_rates)
@@ -219,14 +255,14 @@ def main() -> None:
 
     from tfbert.sweep import run_sweep
 
-    start = time.perf_counter()
+    start, machine = time.perf_counter(), machine_info()
     train_csv = write_train_csv(work, cfg["train"])
     frame = run_sweep(configs(cfg, train_csv, work), work / "runs", resume=True, verbose=2)
     if "error" in frame and frame["error"].notna().any():
         raise SystemExit(f"some runs failed: see {work / 'runs'}")
     results = test(select(frame, work), cfg, work)
     settings = json.loads((Path(results[0]["model_dir"]) / "tfbert.json").read_text())
-    report = {"quick": args.quick, "machine": machine_info(), "settings": cfg, "results": results,
+    report = {"quick": args.quick, "machine": machine, "settings": cfg, "results": results,
               "precision": settings.get("precision"), "train_texts": int(frame["train_examples"].iloc[0]),
               "test_texts": results[0]["test_texts"], "over_window": over_window(train_csv, cfg["seq_length"]),
               "wall_s": round(time.perf_counter() - start, 1)}
