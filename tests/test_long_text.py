@@ -45,8 +45,8 @@ def test_head_tail_and_windows_rows_follow_their_definition(tiny_models, tiny_hf
         assert starts[-1] > starts[-2] and starts[-2] + 14 < len(c) and len(mine) > 2
 
 
-@pytest.mark.parametrize("name, strategy, pooling", [("tiny-hf", "windows", "max"), ("tiny-tfhub", "windows", "mean"),
-                                                      ("tiny-hf", "head_tail", "mean")])
+# head_tail goes through the same in-graph cut and pooling (one row per text): its rows are checked above
+@pytest.mark.parametrize("name, strategy, pooling", [("tiny-hf", "windows", "max"), ("tiny-tfhub", "windows", "mean")])
 def test_export_reads_long_texts_as_predict_logits(tiny_models, tmp_path, name, strategy, pooling):
     import tensorflow_text  # noqa: F401
 
