@@ -37,6 +37,7 @@ _LAZY = {
     "predict_logits": "tfbert.training",
     "train_classifier": "tfbert.training",
     "export_classifier": "tfbert.export",
+    "LongText": "tfbert.long_text",
     "RunFolder": "tfbert.runs",
 }
 

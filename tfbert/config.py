@@ -41,6 +41,20 @@ class RunConfig:
     lstm_units: int | None = _field(None, "BiLSTM units per direction (bilstm; default: the head's)", "model", True)
     head_options: str | None = _field(None, "more head options as NAME=VALUE pairs, comma-separated, e.g. "
                                             "'num_layers=2,num_heads=4' (transformer) or a registered head's", "model", True)
+    # long texts (tfbert.long_text)
+    long_text: str = _field("truncate", "texts longer than seq_length: truncate (keep the start), head_tail (the "
+                                        "first --head-tokens and last --tail-tokens) or windows (overlapping "
+                                        "windows, --stride apart, logits pooled per text)", "long texts", True)
+    head_tokens: int | None = _field(None, "head_tail: text tokens kept from the start (default: 128 of a 512 "
+                                           "window, as Sun et al. 2019, scaled to --seq-length)", "long texts", True)
+    tail_tokens: int | None = _field(None, "head_tail: text tokens kept from the end (default: the rest of the "
+                                           "window)", "long texts", True)
+    stride: int | None = _field(None, "windows: text tokens from one window's start to the next (default: half "
+                                      "a window)", "long texts", True)
+    window_pooling: str = _field("mean", "windows: pool the windows' logits per text by mean or max", "long texts",
+                                 True)
+    window_training: str = _field("all", "windows: train on all windows with the text's label, or sample one "
+                                         "window per text each epoch", "long texts", True)
     # task
     task: str = _field("classification", "what to predict: classification (one class per text), regression (a number: "
                                          "STS scores, ratings) or multi_label (any number of tags per text)", "task")
@@ -134,7 +148,7 @@ SWEEPABLE = [n for n, f in FIELDS.items() if f.metadata["sweep"]]
 _LABELS = {"learning_rate": "lr", "seq_length": "len", "epochs": "ep", "batch_size": "bs", "accumulation_steps": "acc",
            "warmup_ratio": "wu", "warmup_steps": "ws", "weight_decay": "wd", "clip_norm": "clip", "seed": "seed",
            "train_encoder": "train_enc", "hidden_units": "hu", "dropout": "do", "lstm_units": "lstm",
-           "head_options": "ho"}
+           "head_options": "ho", "long_text": "lt", "window_pooling": "pool", "window_training": "wt"}
 
 
 def _length(value):
@@ -249,7 +263,8 @@ _RANGES = {
     "hidden_units": (1, None, True), "lstm_units": (1, None, True), "dropout": (0, 1, True),
     "early_stopping": (0, None, True), "eval_every_steps": (1, None, True), "log_every_steps": (1, None, True),
     "save_every_steps": (1, None, True), "keep_checkpoints": (1, None, True), "workers": (1, None, True),
-    "worker_timeout": (0, None, False),
+    "worker_timeout": (0, None, False), "head_tokens": (0, None, True), "tail_tokens": (0, None, True),
+    "stride": (1, None, True),
 }
 # Upper bounds that are themselves excluded (a ratio of 1 leaves nothing).
 _OPEN_ABOVE = {"warmup_ratio", "valid_fraction", "dropout"}
@@ -306,6 +321,7 @@ def validate(config: RunConfig) -> RunConfig:
     if config.seq_length is not None and not 2 <= config.seq_length <= spec.max_seq_length:
         raise ConfigError(f"--seq-length must be auto or an integer from 2 to {spec.max_seq_length} "
                           f"('{spec.name}' reads at most {spec.max_seq_length} tokens), got {config.seq_length}")
+    _check_long_text(config, spec)
     if not config.data and not config.train:
         raise ConfigError("no training data: pass --data (demo, imdb:PATH, nsmc:PATH) or --train FILE")
     has_valid = bool(config.valid) or config.valid_fraction > 0
@@ -345,6 +361,22 @@ def _check_task(config: RunConfig) -> None:
         raise ConfigError("--label-separator is empty; give the character between tags, e.g. ',' or '|'")
 
 
+def _check_long_text(config: RunConfig, spec) -> None:
+    """One-line errors for long-text settings that cannot work. With --seq-length auto the window is
+    checked here at the model's longest and again, at its chosen length, when the model is built."""
+    from tfbert.long_text import from_config
+
+    settings = from_config(config)
+    settings.resolve(config.seq_length or spec.max_seq_length)
+    python_tokenizer = spec.backend == "huggingface" and (spec.tokenizer_type or "wordpiece").lower() != "wordpiece"
+    if settings.active and config.export and python_tokenizer:  # the export cuts texts in-graph, from strings
+        raise ConfigError(f"--long-text {config.long_text} is exported in-graph, but the {spec.tokenizer_type} "
+                          f"tokenizer of '{spec.name}' runs in Python; pass --no-export or a WordPiece model")
+    if settings.active and config.text_pair_column is not None:
+        raise ConfigError(f"--long-text {config.long_text} reads single texts; sentence pairs "
+                          f"(--text-pair-column) are truncated (drop --long-text or the pair column)")
+
+
 def resolve(config: RunConfig) -> RunConfig:
     """The config with the head's defaults filled in where a setting was left unset.
 
@@ -365,8 +397,21 @@ _WHERE_NOT_WHAT = ("output_dir", "resume", "tensorboard", "eval_every_steps", "l
 
 
 def identity(config: RunConfig) -> dict:
-    """The resolved settings that decide a run's results: what a resumed run must match."""
-    return {k: v for k, v in resolve(config).to_dict().items() if k not in _WHERE_NOT_WHAT}
+    """The resolved settings that decide a run's results: what a resumed run must match.
+
+    Long-text settings count only where they act (``long_text`` when not
+    truncate; ``stride`` only for windows, ...): a run's identity does not
+    change with a setting it ignores, and runs from before these settings resume.
+    """
+    from tfbert.long_text import SETTINGS
+
+    ident = {k: v for k, v in resolve(config).to_dict().items() if k not in _WHERE_NOT_WHAT}
+    if ident.get("long_text") == "truncate":
+        ident.pop("long_text")
+    for name, strategy in SETTINGS.items():
+        if ident.get("long_text") != strategy:
+            ident.pop(name, None)
+    return ident
 
 
 def identity_differences(recorded: dict, current: dict) -> list[str]:

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfbert import data as tfdata
-from tfbert import checkpoints, encoder_cache
+from tfbert import checkpoints, encoder_cache, long_text
 from tfbert.config import RunConfig, identity, resolve, validate
 from tfbert.distribute import Placement, placement
 from tfbert.errors import ConfigError, DataError, WorkerError
@@ -222,7 +222,8 @@ def run_experiment(config: RunConfig, run_dir: str | os.PathLike, splits: Splits
     model, settings = _fresh_model(config, splits, place)
     folder.write_config(settings)
     summary = tfdata.summarize(splits.train, tokenizer=_token_counter(model), seq_length=model.seq_length,
-                               label_kind=task_of(config).label_kind, separator=config.label_separator)
+                               label_kind=task_of(config).label_kind, separator=config.label_separator,
+                               long_text=None if model.takes_pairs else model.long_text)
     folder.write_data_summary({**summary.to_dict(), "cleaning": splits.clean_report})
     cleaning = tfdata.CleanReport(**splits.clean_report)
     print(f"\n== {folder.name}\ncleaning: {cleaning}\ntraining data: {summary}\n")
@@ -301,11 +302,12 @@ def build(config: RunConfig, splits: Splits):
     model = create_classifier(
         config.model, head=config.head, class_names=splits.class_names, seq_length=seq_length,
         train_encoder=config.train_encoder, precision=config.precision, task=config.task,
-        text_pair=config.text_pair_column is not None, **config.head_kwargs())
+        text_pair=config.text_pair_column is not None, long_text=long_text.from_config(config),
+        **config.head_kwargs())
     settings = {**config.to_dict(), "class_names": splits.class_names, "registry_entry": model.spec.to_dict(),
                 "train_encoder": model.train_encoder, "head_config": model.head_config,
                 "seq_length": seq_length, "seq_length_auto": config.seq_length is None,
-                "precision": model.precision,
+                "precision": model.precision, "long_text_resolved": model.long_text.to_dict(),
                 "train_examples": len(splits.train),
                 "valid_examples": 0 if splits.valid is None else len(splits.valid),
                 "test_examples": 0 if splits.test is None else len(splits.test)}
@@ -333,7 +335,8 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
     """
     start = time.perf_counter()
     has_valid = splits.valid is not None and len(splits.valid) > 0
-    cached = config.cache_encoder_outputs and not model.train_encoder and _cache_fits(
+    sampled = model.long_text.windowed and model.long_text.training == "sample"  # new windows every epoch
+    cached = config.cache_encoder_outputs and not model.train_encoder and not sampled and _cache_fits(
         model, [splits.train["text"], splits.valid["text"] if has_valid else None],
         [pairs_of(splits.train), pairs_of(splits.valid) if has_valid else None])
     options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
@@ -457,7 +460,8 @@ def choose_seq_length(config: RunConfig, texts, text_pairs=None) -> int:
     lengths = pre.token_ids(list(texts), text_pairs=pairs).row_lengths().numpy()
     length, truncated = auto_seq_length(lengths, spec.max_seq_length, config.length_percentile)
     print(f"seq_length auto: {length} tokens covers {config.length_percentile:g}% of the "
-          f"{len(lengths)} training texts; {truncated} ({truncated / len(lengths):.1%}) will be truncated")
+          f"{len(lengths)} training texts; {truncated} ({truncated / len(lengths):.1%}) "
+          + ("will be truncated" if config.long_text == "truncate" else f"are longer: --long-text {config.long_text}"))
     return length
 
 

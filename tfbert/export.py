@@ -33,8 +33,15 @@ Signature ``serving_default``:
   threshold) and ``labels`` string [batch] (the chosen tags joined by ",").
   Every task adds ``logits`` float32 [batch, outputs] and ``num_tokens`` int32
   [batch] (string inputs: tokens incl. [CLS]/[SEP] before truncation to
-  seq_length, so more than seq_length means the text was truncated; token-id
-  inputs: the unmasked tokens given).
+  seq_length, so more than seq_length means the text was truncated -- or, with
+  ``long_text`` head_tail or windows in ``tfbert.json``, cut into head + tail or
+  windows; token-id inputs: the unmasked tokens given).
+
+Texts longer than seq_length follow the model's ``long_text`` strategy in the
+graph (``tfbert.long_text``): head_tail keeps the first and last tokens;
+windows cuts each text into overlapping windows, runs them with the other
+texts' rows in sorted batches and pools their logits back to one row per text
+(mean or max) before the task's outputs: as ``tfbert.predict_logits`` does.
 
 Outputs are float32 also for models trained under a mixed-precision policy.
 Loading needs only ``tensorflow`` and ``tensorflow_text`` (import it first:
@@ -110,7 +117,7 @@ def _token_counts(tokens) -> tf.Tensor:
 class _ExportModule(tf.Module):
     """What gets saved: the trained core, the text front end and the signature."""
 
-    def __init__(self, core, task, class_names, thresholds, input_names, seq_length: int):
+    def __init__(self, core, task, class_names, thresholds, input_names, seq_length: int, long_text=None):
         super().__init__(name="tfbert_classifier")
         # Keep the Keras models out of the object graph: only their weights
         # (and the tokenizer's tables and vocabulary) are tracked, which is all
@@ -125,6 +132,7 @@ class _ExportModule(tf.Module):
         self._thresholds = thresholds
         self._input_names = tuple(input_names)
         self._seq_length = int(seq_length)
+        self._long_text = long_text  # tfbert.long_text.LongText (resolved) or None: truncate
 
     def set_text_front_end(self, tokenize, pack, resources) -> None:
         """``tokenize``: strings -> ragged ids; ``pack``: [ragged] -> padded dict;
@@ -174,12 +182,26 @@ class _ExportModule(tf.Module):
         little (the library's own prediction path does the same), and the
         results come back in the callers' order.
         """
+        settings = self._long_text
+
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
         def serve(text):
             tokens = self._callables["tokenize"](text)
             counts = _token_counts(tokens)
-            return self._outputs(self._sorted_logits([tokens], counts, batch_size), counts)
+            if settings is None or not settings.active:
+                return self._outputs(self._sorted_logits([tokens], counts, batch_size), counts)
+            return self._outputs(self._long_text_logits(_merged(tokens), batch_size), counts)
         return serve
+
+    def _long_text_logits(self, pieces, batch_size: int):
+        """Logits [n, outputs] of texts cut by the model's long-text strategy (``tfbert.long_text.cut``):
+        the rows (head + tail, or every window) run in sorted batches, pooled back per text."""
+        from tfbert.long_text import cut, pool
+
+        rows, doc = cut(pieces, self._long_text)
+        row_counts = tf.cast(rows.row_lengths(), tf.int32) + 2  # pack adds [CLS] and [SEP]
+        row_logits = self._sorted_logits([rows], row_counts, batch_size)
+        return pool(row_logits, doc, tf.shape(pieces.row_lengths())[0], self._long_text.pooling)
 
     def pair_text_function(self, batch_size: int = SERVING_BATCH):
         """``text`` [n] and ``text_pair`` [n] -> outputs, for sentence-pair models.
@@ -272,8 +294,9 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
     out_dir = Path(out_dir).expanduser()
     _prepare_dir(out_dir, overwrite)
     module = _ExportModule(model.core, model.task, model.class_names, getattr(model, "thresholds", None),
-                           model.preprocessor.input_names, model.seq_length)
+                           model.preprocessor.input_names, model.seq_length, model.long_text)
     front_end, reason = model.preprocessor.text_front_end()
+    _check_long_text(model, front_end, reason)
     pairs = bool(model.takes_pairs)
     if front_end is not None:
         module.set_text_front_end(front_end.tokenize, _pair_pack(front_end, model) if pairs else front_end.pack,
@@ -296,6 +319,14 @@ def export_classifier(model, out_dir: str | os.PathLike, metrics: Mapping | None
         write_json(tmp / EXPORT_INFO_FILE, meta)
         write_text(tmp / LABELS_FILE, "".join(f"{n}\n" for n in model.class_names))
     return out_dir
+
+
+def _check_long_text(model, front_end, reason: str) -> None:
+    """ExportError when head_tail/windows would need the string signature but the tokenizer runs in Python."""
+    if front_end is None and model.long_text.active:
+        raise ExportError(f"long_text={model.long_text.strategy!r} is done inside the SavedModel, on strings, "
+                          f"but the tokenizer of '{model.spec.name}' cannot run in-graph ({reason}); export "
+                          f"a truncate model, or use a WordPiece/TF Hub model")
 
 
 def _pair_pack(front_end, model):
@@ -332,6 +363,8 @@ def _description(model, tokenizer_info: dict, config, metrics) -> dict:
         "seq_length": model.seq_length,
         # sentence pairs: [CLS] text [SEP] text_pair [SEP], truncated like HF's longest_first
         "text_pair": pairs,
+        # texts longer than seq_length: truncate, head_tail or windows (tfbert.long_text), done in-graph
+        "long_text": model.long_text.to_dict(),
         "signature": {"name": SIGNATURE, "inputs": inputs_desc,
                       "outputs": [*model.task.output_names, *COMMON_OUTPUTS],
                       "batch_size": SERVING_BATCH if tokenizer_info["kind"] == "in_graph" else None},
@@ -406,6 +439,15 @@ def read_export_info(model_dir: str | os.PathLike) -> dict:
     return meta
 
 
+def _long_text_note(info: dict | None) -> str:
+    """`` (longer texts: ...)`` for ``describe_export``; empty for truncate (and exports before it was recorded)."""
+    if not info or info.get("strategy", "truncate") == "truncate":
+        return ""
+    if info["strategy"] == "head_tail":
+        return f" (longer texts: first {info['head_tokens']} + last {info['tail_tokens']} tokens)"
+    return f" (longer texts: windows every {info['stride']} tokens, logits pooled by {info['pooling']})"
+
+
 def describe_export(meta: dict) -> str:
     """A few lines about an export (its ``tfbert.json``): model, classes, inputs, tokenizer, metrics."""
     spec = meta.get("model") or {}
@@ -417,7 +459,7 @@ def describe_export(meta: dict) -> str:
         + (f" (thresholds {', '.join(f'{c:g}' for c in meta['thresholds'])})" if meta.get("thresholds") else ""),
         f"{'classes:' if meta.get('task', 'classification') == 'classification' else 'labels:':<12}"
         f"{', '.join(meta['class_names'])}",
-        f"seq_length: {meta.get('seq_length')}",
+        f"seq_length: {meta.get('seq_length')}" + _long_text_note(meta.get("long_text")),
         f"reads:      {'sentence pairs (text, text_pair)' if meta.get('text_pair') else 'single texts'}",
         f"inputs:     {', '.join(f'{k} {v}' for k, v in meta['signature']['inputs'].items())}",
         f"tokenizer:  {tok.get('type')} ({where})",

@@ -12,6 +12,7 @@ from tfbert.encoders import load_encoder, load_preprocessor
 from tfbert.errors import ConfigError
 from tfbert.encoder_cache import split_at_head
 from tfbert.heads import HeadSpec, get_head, resolve_head_settings
+from tfbert.long_text import LongText, special_frame
 from tfbert.precision import set_precision
 from tfbert.registry import ModelSpec, get_spec
 from tfbert.tasks import Task, get_task
@@ -29,6 +30,8 @@ class _Description:
     task: str = "classification"
     # True: reads (text, text_pair); False: single texts; None: either (ready checkpoints)
     text_pair: bool | None = False
+    # how texts longer than seq_length are read (resolved for seq_length): tfbert.long_text
+    long_text: LongText = LongText()
 
 
 class TextClassifier(keras.Model):
@@ -133,6 +136,13 @@ class TextClassifier(keras.Model):
         return self._description.text_pair
 
     @property
+    def long_text(self) -> LongText:
+        """How texts longer than ``seq_length`` are read (``tfbert.long_text``): truncated, head + tail, or
+        in windows whose logits are pooled. ``make_dataset``, ``predict_logits`` and the export follow it;
+        the Keras model itself (``model(texts)``) truncates."""
+        return self._description.long_text
+
+    @property
     def takes_strings(self) -> bool:
         """True when the model's input is raw text (the preprocessor runs in-graph)."""
         return bool(self.preprocessor.in_graph)
@@ -168,7 +178,7 @@ def create_preprocessor(name: str | ModelSpec, seq_length: int = 128):
 def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: int | None = None,
                       class_names=None, seq_length: int = 128, train_encoder: bool | None = None,
                       precision: str | None = None, task: str = "classification", text_pair: bool = False,
-                      **head_kwargs) -> TextClassifier:
+                      long_text: LongText | str | None = None, **head_kwargs) -> TextClassifier:
     """A Keras text classifier from a registry name and a head style.
 
     Args:
@@ -193,6 +203,10 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
             then 1, truncated like HuggingFace's ``longest_first``; pass
             ``text_pairs=`` to ``make_dataset``/``predict_logits``, and its
             export takes ``text`` and ``text_pair``.
+        long_text: ``tfbert.long_text.LongText``, a strategy name (``truncate``,
+            ``head_tail``, ``windows``) or None (truncate): how texts longer
+            than ``seq_length`` are read by ``make_dataset``, ``predict_logits``
+            and the export. Single texts only.
         **head_kwargs: head sizes and dropout, e.g. ``hidden_units=192``;
             ``None`` values are dropped so unset CLI flags keep head defaults.
 
@@ -212,12 +226,24 @@ def create_classifier(name: str | ModelSpec, head: str = "dense", num_classes: i
     train_encoder = resolve_head_settings(head, train_encoder=train_encoder)["train_encoder"]
 
     preprocessor = load_preprocessor(spec, seq_length)
+    long_text = resolve_long_text(long_text, preprocessor, seq_length, text_pair)
     core, precision = _build_in_precision(spec, preprocessor, head_spec, get_task(task).num_outputs(class_names),
                                           head_kwargs, train_encoder, precision)
     description = _Description(spec=spec, head=head, head_config=head_kwargs, class_names=tuple(class_names),
                                seq_length=seq_length, train_encoder=train_encoder, precision=precision, task=task,
-                               text_pair=bool(text_pair))
+                               text_pair=bool(text_pair), long_text=long_text)
     return TextClassifier(core, preprocessor, description)
+
+
+def resolve_long_text(long_text, preprocessor, seq_length: int, text_pair: bool) -> LongText:
+    """``long_text`` as a LongText resolved for the window (``LongText.resolve``); ConfigError for pairs."""
+    settings = LongText(long_text) if isinstance(long_text, str) else (long_text or LongText())
+    if not settings.active:
+        return settings.resolve(seq_length)
+    if text_pair:
+        raise ConfigError(f"long_text={settings.strategy!r} reads single texts; sentence pairs are truncated")
+    prefix, suffix = special_frame(preprocessor)
+    return settings.resolve(seq_length, len(prefix) + len(suffix))
 
 
 def _build_in_precision(spec, preprocessor, head_spec, num_outputs, head_kwargs, train_encoder, precision):

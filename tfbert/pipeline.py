@@ -110,17 +110,24 @@ def _id_rows(token_ids: tf.RaggedTensor, labels) -> tf.data.Dataset:
 
 def epoch_batches(token_ids: tf.RaggedTensor, labels, batch_size: int = 32, seed: int = 42, pad_id: int = 0,
                   input_names=("input_word_ids", "input_mask"), bucketing: bool = True,
-                  static_shapes: bool = False) -> "EpochBatches":
+                  static_shapes: bool = False, rows_of_epoch=None) -> "EpochBatches":
     """Shuffled training batches whose order in each epoch is fixed by (seed, epoch): see ``EpochBatches``.
 
-    Arguments as for ``ids_dataset``.
+    ``rows_of_epoch``: None (every row, every epoch) or function(epoch seed) ->
+    indices of the rows that epoch trains on (``tfbert.long_text.sample_rows``:
+    one window per document). Its rows must have the same lengths every epoch,
+    so that the batch count is fixed. Other arguments as for ``ids_dataset``.
     """
     rows = _id_rows(token_ids, labels)
     lengths = token_ids.row_lengths().numpy()
 
     def make(epoch_seed: int) -> tf.data.Dataset:
-        shuffled = rows.shuffle(len(lengths), seed=epoch_seed, reshuffle_each_iteration=False)
-        return batch_rows(shuffled, lengths, labels, batch_size=batch_size, pad_id=pad_id, input_names=input_names,
+        source, counts = rows, lengths
+        if rows_of_epoch is not None:
+            pick = np.asarray(rows_of_epoch(epoch_seed))
+            source, counts = _id_rows(tf.gather(token_ids, pick), np.asarray(labels)[pick]), lengths[pick]
+        shuffled = source.shuffle(len(counts), seed=epoch_seed, reshuffle_each_iteration=False)
+        return batch_rows(shuffled, counts, labels, batch_size=batch_size, pad_id=pad_id, input_names=input_names,
                           bucketing=bucketing, static_shapes=static_shapes)
 
     return EpochBatches(make, seed)

@@ -220,8 +220,10 @@ class Predictor:
                 if num_tokens is not None:
                     all_counts[rows] = num_tokens
                 bar.update(len(rows))
-        truncated = int((all_counts > self.seq_length).sum())
-        if truncated:
+        # windows read every token; head_tail drops the middle by design, without a warning (tfbert.long_text)
+        strategy = (self.info.get("long_text") or {}).get("strategy", "truncate")
+        truncated = 0 if strategy == "windows" else int((all_counts > self.seq_length).sum())
+        if truncated and strategy == "truncate":
             _logger.warning(
                 "warning: %d of %d text(s) are longer than the model's %d tokens (longest: %d) and "
                 "were truncated; export a model trained with a larger seq_length to read more",

@@ -12,7 +12,8 @@ from tfbert import encoder_cache
 from tfbert.accumulation import GradientAccumulation
 from tfbert.errors import ConfigError, DataError
 from tfbert.heads import resolve_head_settings
-from tfbert.models import TextClassifier
+from tfbert.long_text import document_rows, pool, sample_rows
+from tfbert.models import TextClassifier, resolve_long_text
 from tfbert.optimization import create_optimizer, current_learning_rate
 from tfbert.pipeline import EpochBatches, epoch_batches, ids_dataset, restore_order, sorted_batches
 
@@ -104,6 +105,8 @@ def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32
             for a sentence-pair model (``create_classifier(..., text_pair=True)``):
             packed ``[CLS] text [SEP] pair [SEP]`` with segment ids 0 then 1,
             truncated as HuggingFace's ``longest_first`` does.
+
+    Texts longer than the window follow ``model.long_text``: see ``_model_rows``.
     """
     texts = [str(t) for t in texts]
     if not texts:
@@ -114,15 +117,40 @@ def make_dataset(model: TextClassifier, texts, labels=None, batch_size: int = 32
     elif by_epoch:
         raise ConfigError("by_epoch=True makes training batches: pass the labels")
     pre = model.preprocessor
-    ids = pre.token_ids(texts, text_pairs=text_pairs)
+    ids, labels, rows_of_epoch = _model_rows(model, texts, labels, text_pairs, shuffle or by_epoch, by_epoch, seed)
     if encoder_outputs:
-        return _encoder_outputs_dataset(model, ids, labels, batch_size, shuffle, seed, verbose, by_epoch)
+        return _encoder_outputs_dataset(model, ids, labels, batch_size, shuffle, seed, verbose, by_epoch,
+                                        sampled=rows_of_epoch is not None)
     if by_epoch:
         return epoch_batches(ids, labels, batch_size=batch_size, seed=seed, pad_id=pre.pad_id,
-                             input_names=pre.input_names, bucketing=bucketing, static_shapes=static_shapes)
+                             input_names=pre.input_names, bucketing=bucketing, static_shapes=static_shapes,
+                             rows_of_epoch=rows_of_epoch)
     return ids_dataset(ids, labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
                        pad_id=pre.pad_id, input_names=pre.input_names, bucketing=bucketing,
                        static_shapes=static_shapes)
+
+
+def _model_rows(model: TextClassifier, texts, labels, text_pairs, training: bool, by_epoch: bool, seed: int):
+    """(token id rows, their labels, None or function(epoch seed) -> the rows an epoch trains on).
+
+    ``model.long_text`` (``tfbert.long_text``): ``head_tail`` makes one row per
+    text; ``windows`` one row per window, with its text's label. With
+    ``window_training='sample'``, training batches (``shuffle`` or ``by_epoch``)
+    hold one window per text: ``by_epoch`` draws them anew each epoch from
+    (seed, epoch), a shuffled dataset draws once from ``seed``; evaluation
+    batches hold every window.
+    """
+    settings = model.long_text
+    if not settings.active:
+        return model.preprocessor.token_ids(texts, text_pairs=text_pairs), labels, None
+    ids, doc = document_rows(model.preprocessor, texts, settings)
+    labels = None if labels is None else labels[doc]
+    if not (training and settings.training == "sample"):
+        return ids, labels, None
+    if by_epoch:
+        return ids, labels, lambda epoch_seed: sample_rows(doc, epoch_seed)
+    pick = sample_rows(doc, seed)
+    return tf.gather(ids, pick), None if labels is None else labels[pick], None
 
 
 def start_output_bias(model: TextClassifier, labels) -> bool:
@@ -152,7 +180,11 @@ def check_pair_input(model: TextClassifier, text_pairs) -> None:
                         "--text-pair-column, --text-pair), or train a pair model (--text-pair-column)")
 
 
-def _encoder_outputs_dataset(model, ids, labels, batch_size, shuffle, seed, verbose, by_epoch=False):
+def _encoder_outputs_dataset(model, ids, labels, batch_size, shuffle, seed, verbose, by_epoch=False,
+                             sampled=False):
+    if sampled:
+        raise ConfigError("window_training='sample' draws new windows every epoch, so a frozen encoder's "
+                          "outputs cannot be cached: use window_training='all' or encoder_outputs=False")
     if model.train_encoder:
         raise ConfigError("encoder_outputs=True needs a frozen encoder (train_encoder=False): "
                           "a trained encoder's outputs change every step")
@@ -168,21 +200,29 @@ def _encoder_outputs_dataset(model, ids, labels, batch_size, shuffle, seed, verb
 
 
 def predict_logits(model: TextClassifier, texts, batch_size: int = 64, verbose: int = 0,
-                   static_shapes: bool = False, text_pairs=None) -> np.ndarray:
+                   static_shapes: bool = False, text_pairs=None, long_text=None) -> np.ndarray:
     """Logits for ``texts`` (and, for a sentence-pair model, their ``text_pairs``)
     in their order, computed on length-sorted batches.
 
     ``static_shapes`` pads batches to multiples of 32 tokens (for XLA).
+    ``long_text``: None (the model's, ``model.long_text``), or a strategy name or
+    ``tfbert.long_text.LongText`` to read long texts otherwise; ``windows`` runs
+    every window (sorted with the other rows) and pools its text's logits.
     """
     texts = [str(t) for t in texts]
     check_pair_input(model, text_pairs)
     if not texts:
         return np.zeros((0, model.num_outputs), np.float32)
     pre = model.preprocessor
-    ds, order = sorted_batches(pre.token_ids(texts, text_pairs=text_pairs), batch_size, pre.pad_id, pre.input_names,
-                               static_shapes=static_shapes)
-    logits = model.core.predict(ds, verbose=verbose)
-    return restore_order(np.asarray(logits, dtype=np.float32), order)
+    settings = model.long_text if long_text is None else resolve_long_text(long_text, pre, model.seq_length,
+                                                                            bool(model.takes_pairs))
+    if settings.active:
+        ids, doc = document_rows(pre, texts, settings)
+    else:
+        ids, doc = pre.token_ids(texts, text_pairs=text_pairs), None
+    ds, order = sorted_batches(ids, batch_size, pre.pad_id, pre.input_names, static_shapes=static_shapes)
+    logits = restore_order(np.asarray(model.core.predict(ds, verbose=verbose), dtype=np.float32), order)
+    return logits if doc is None else pool(logits, doc, len(texts), settings.pooling).numpy()
 
 
 class EpochStats(keras.callbacks.Callback):

@@ -145,6 +145,9 @@ class Summary:
         seq_length: the length the model reads (longer texts are truncated), if known.
         values: regression labels' statistics (mean, std, min, median, max), else None;
             multi-label data list one ``classes`` row per tag (rows holding it).
+        long_texts: how many texts each long-text strategy affects at the
+            model's window (``tfbert.long_text.summary``: texts over the window,
+            head/tail kept, windows per text), or None.
     """
 
     rows: int
@@ -154,6 +157,7 @@ class Summary:
     over_window: dict[str, float] | None = None
     seq_length: int | None = None
     values: dict[str, float] | None = None
+    long_texts: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict."""
@@ -180,9 +184,13 @@ class Summary:
         if self.over_window:
             over = ", ".join(f">{k}: {v:.1%}" for k, v in self.over_window.items())
             parts.append(f"texts longer than these token windows: {over}")
-            if self.seq_length is not None:
+            cut_at_end = not self.long_texts or self.long_texts["strategy"] == "truncate"
+            if self.seq_length is not None and cut_at_end:
                 share = self.over_window[str(self.seq_length)]
                 parts.append(f"texts longer than seq_length {self.seq_length} (truncated): {share:.1%}")
+        if self.long_texts:
+            from tfbert.long_text import describe_summary
+            parts.append(describe_summary(self.long_texts))
         return "\n\n".join(parts)
 
 
@@ -229,7 +237,7 @@ def _token_lengths(df: pd.DataFrame, tokenizer: Tokenize) -> np.ndarray:
 
 def summarize(
     df: pd.DataFrame, tokenizer: Tokenize | None = None, verbose: bool = False,
-    seq_length: int | None = None, label_kind: str = "classes", separator: str = ",",
+    seq_length: int | None = None, label_kind: str = "classes", separator: str = ",", long_text=None,
 ) -> Summary:
     """Describes class balance and text lengths.
 
@@ -242,6 +250,8 @@ def summarize(
         seq_length: the model's length: its share of longer texts is reported too.
         label_kind: ``classes``; ``values`` (regression: label statistics) or
             ``tags`` (multi-label: rows per tag, tags split at ``separator``).
+        long_text: a resolved ``tfbert.long_text.LongText`` (the model's): with a
+            tokenizer, count the texts each strategy affects (``Summary.long_texts``).
 
     Returns:
         A :class:`Summary`; ``print(summary)`` shows tables,
@@ -266,6 +276,9 @@ def summarize(
             str(w): round(float((array > w).mean()) if array.size else 0.0, 4)
             for w in windows
         }
+        if long_text is not None and seq_length and array.size:
+            from tfbert.long_text import summary as long_text_summary
+            summary.long_texts = long_text_summary(array, long_text, num_special=seq_length - long_text.capacity)
 
     if verbose:
         print(summary)
