@@ -341,8 +341,9 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
         [pairs_of(splits.train), pairs_of(splits.valid) if has_valid else None])
     options = dict(bucketing=config.bucketing, static_shapes=config.jit_compile, encoder_outputs=cached,
                    verbose=bool(verbose))
-    start_output_bias(model, label_targets(config, splits.train, splits.class_names))  # a resume restores it
-    train_ds = make_dataset(model, splits.train["text"], label_targets(config, splits.train, splits.class_names),
+    train_labels = label_targets(config, splits.train, splits.class_names)
+    start_output_bias(model, train_labels)  # a resume restores it
+    train_ds = make_dataset(model, splits.train["text"], train_labels,
                             batch_size=config.batch_size, shuffle=True, seed=config.seed, by_epoch=True,
                             text_pairs=pairs_of(splits.train), **options)
     valid_ds = None
