@@ -1,0 +1,127 @@
+"""Unlabelled corpora for vocabulary learning and masked-LM pretraining, streamed.
+
+A corpus source is a plain text file, one text a line (``.gz`` allowed), or a
+data set tfbert loads (``nsmc:PATH``, ``imdb:PATH``, a CSV/TSV/JSONL table,
+``demo``), of which only the *train* split is read. Text files are read a line
+at a time, so a 600k-line corpus is never held in memory as Python strings.
+
+Test splits are refused: a vocabulary or an encoder that has seen the test
+texts makes every later test figure optimistic.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from tfbert.errors import DataError
+
+LINE_SUFFIXES = (".txt", ".text", ".lines")
+_TEST_WORD = re.compile(r"(?:^|[^a-z0-9])test(?:[^a-z0-9]|$)")
+
+
+def _as_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    out = [str(s).strip() for s in sources if str(s).strip()]
+    if not out:
+        raise DataError("no corpus given; pass one or more text files (one text a line, .gz allowed) "
+                        "or data sets such as nsmc:PATH")
+    return out
+
+
+def _path_part(source: str) -> str:
+    """The path inside a data set spec (``nsmc:PATH`` -> PATH), or the source itself."""
+    name, colon, rest = source.partition(":")
+    return rest if colon and name.lower() in ("nsmc", "imdb") else source
+
+
+def check_not_test_split(source: str | os.PathLike) -> None:
+    """Raises a one-line DataError when ``source`` names a test split (by its file or folder name)."""
+    path = Path(_path_part(str(source))).expanduser()
+    parts = [path.name] + [p.name for p in path.parents][:2]
+    for part in parts:
+        stem = part.lower()
+        for suffix in (".gz", ".txt", ".tsv", ".csv", ".jsonl"):
+            stem = stem.removesuffix(suffix)
+        if _TEST_WORD.search(stem):
+            raise DataError(
+                f"corpus {source} looks like a test split ('{part}'); vocabularies and pretraining must "
+                f"never read test text (the test figures would be optimistic); use the train split or "
+                f"unlabelled text, or rename the file if it is not a test split")
+
+
+def is_line_file(source: str) -> bool:
+    """Whether ``source`` is read as one text a line (a .txt/.text/.lines file, optionally gzipped)."""
+    name = Path(source).name.lower().removesuffix(".gz")
+    return Path(source).is_file() and name.endswith(LINE_SUFFIXES) and not _is_nsmc_table(Path(source))
+
+
+def _is_nsmc_table(path: Path) -> bool:
+    """NSMC's .txt files are tables (``id<TAB>document<TAB>label``), not one text a line."""
+    try:
+        with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as handle:
+            first = handle.readline(200)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return first.lstrip(b"\xef\xbb\xbf").split(b"\t")[:2] == [b"id", b"document"]
+
+
+def _lines(path: Path) -> Iterator[str]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    number = 0
+    try:
+        with opener(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataError(
+                        f"corpus {path} is not UTF-8: line {number} has byte 0x{raw[err.start]:02x}; "
+                        f"convert the file first, e.g. iconv -f cp949 -t utf-8 IN > OUT") from None
+                line = line.lstrip("\ufeff") if number == 1 else line
+                line = line.strip()
+                if line:
+                    yield line
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"cannot read corpus {path} (after line {number}): {type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''}; check the file is whole") from None
+
+
+def _dataset_texts(source: str, text_column: str) -> Iterator[str]:
+    from tfbert.data.loaders import load_dataset
+
+    frame = load_dataset(source, split="train", text_column=text_column, label_column=None)
+    for text in frame["text"]:
+        text = str(text).strip()
+        if text:
+            yield text
+
+
+def check_sources(sources) -> list[str]:
+    """The sources as a list, after checking each exists and is not a test split."""
+    out = _as_sources(sources)
+    for source in out:
+        check_not_test_split(source)
+        name = source.partition(":")[0].lower()
+        if name not in ("nsmc", "imdb", "demo") and not Path(source).expanduser().exists():
+            raise DataError(f"corpus not found: {source}; pass text files (one text a line, .gz allowed) "
+                            f"or data sets such as nsmc:PATH")
+    return out
+
+
+def iter_texts(sources, max_texts: int | None = None, text_column: str = "text") -> Iterator[str]:
+    """The non-empty texts of every source in turn (at most ``max_texts``), streamed."""
+    count = 0
+    for source in check_sources(sources):
+        path = Path(source).expanduser()
+        texts: Iterable[str] = _lines(path) if is_line_file(str(path)) else _dataset_texts(source, text_column)
+        for text in texts:
+            if max_texts is not None and count >= max_texts:
+                return
+            count += 1
+            yield text
