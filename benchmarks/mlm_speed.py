@@ -56,7 +56,11 @@ RESULT_KEYS = ("framework", "versions", "steps", "seconds", "real_tokens", "padd
                "tokens_per_s", "padded_tokens_per_s", "examples_per_s", "final_loss", "peak_rss_mb")
 
 
-class NotAvailable(RuntimeError):
+# TODO(issue 11): set True once `tfbert pretrain` is merged and run_tfbert's command matches it.
+TFBERT_PRETRAIN_AVAILABLE = False
+
+
+class NotAvailable(NotImplementedError):
     """A framework's side cannot run here (yet)."""
 
 
@@ -169,8 +173,8 @@ def run_keras_hub(args, vocab_dir: Path) -> dict:
 def run_tfbert(args, vocab_dir: Path) -> dict:
     """tfbert's side: ``python -m tfbert.cli pretrain`` in a child process, same settings.
 
-    TODO(issue 11, when ``tfbert pretrain`` is merged): delete the ``raise`` below and make
-    ``cmd`` match the real CLI flags. The child must
+    TODO(issue 11, when ``tfbert pretrain`` is merged): set TFBERT_PRETRAIN_AVAILABLE = True and
+    make ``cmd`` below match the real CLI flags. The child must
       * train a random ``L-{layers}_H-{hidden}_A-{heads}`` encoder (intermediate 4H, 512
         positions) with an MLM head on the first ``--texts`` non-empty lines of ``--corpus``
         using ``--vocab`` (vocab.txt in that folder; cased: no lowercasing, no accent stripping),
@@ -193,11 +197,15 @@ def run_tfbert(args, vocab_dir: Path) -> dict:
       If tfbert packs several texts into one sequence, real_tokens still counts non-padding
       positions; say so in a "packing" key.
     """
-    raise NotAvailable("tfbert pretrain is not merged yet (benchmarks/mlm_speed.py: run_tfbert has a "
-                       "TODO saying what it must pass and print)")
-    cmd = [sys.executable, "-m", "tfbert.cli", "pretrain",  # noqa: unreachable until the TODO is done
-           *common_args(args, vocab_dir),
-           "--benchmark-json"]  # TODO: the flag (or Python API) that prints the JSON line above
+    if not TFBERT_PRETRAIN_AVAILABLE:
+        raise NotAvailable("tfbert pretrain is not merged yet (benchmarks/mlm_speed.py: run_tfbert has a "
+                           "TODO saying what it must pass and print)")
+    # TODO(issue 11): the real flags of `tfbert pretrain` for common_args' settings (--vocab,
+    # --corpus, --texts, --layers/--hidden/--heads or --size L-4_H-256_A-4, --seq-length,
+    # --batch-size, --steps, --warmup-steps, --mask-rate, --max-predictions, --learning-rate,
+    # --precision) and the flag (or a small benchmarks/tfbert_mlm.py around the Python API) that
+    # prints the JSON line described above.
+    cmd = [sys.executable, "-m", "tfbert.cli", "pretrain", *common_args(args, vocab_dir), "--benchmark-json"]
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     return run_child("tfbert", cmd, env, args.timeout)
 
@@ -220,6 +228,9 @@ def summarize(runs: list[dict]) -> dict | None:
         "examples_per_s_median": round(statistics.median(r["examples_per_s"] for r in runs), 2),
         "real_tokens_per_example": round(runs[0]["real_tokens"] / (runs[0]["steps"] * runs[0].get(
             "batch_size", 1)), 1) if runs[0].get("batch_size") else None,
+        "pipeline_only_examples_per_s_median": (round(statistics.median(
+            r["pipeline_only_examples_per_s"] for r in runs), 1)
+            if all(r.get("pipeline_only_examples_per_s") for r in runs) else None),
         "final_loss_median": round(statistics.median(r["final_loss"] for r in runs), 4),
         "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
         "versions": runs[0]["versions"],
@@ -242,17 +253,18 @@ def markdown(report: dict) -> str:
         + ", ".join(k for k, v in report["cpu_flags"].items() if v) + f"; load at start {m['load_average_at_start']}.",
         "",
         "| framework | runs | real tokens/s best | median | padded tokens/s median | examples/s median "
-        "| real tokens/example | final loss | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| real tokens/example | final loss | peak RSS MB | input pipeline alone, examples/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for fw in FRAMEWORKS:
         sm = report["summary"].get(fw)
         if sm:
             lines.append(f"| {fw} | {sm['runs']} | {sm['tokens_per_s_best']:.0f} | {sm['tokens_per_s_median']:.0f} "
                          f"| {sm['padded_tokens_per_s_median']:.0f} | {sm['examples_per_s_median']:.1f} "
-                         f"| {sm['real_tokens_per_example']} | {sm['final_loss_median']} | {sm['peak_rss_mb_max']:.0f} |")
+                         f"| {sm['real_tokens_per_example']} | {sm['final_loss_median']} | {sm['peak_rss_mb_max']:.0f} "
+                         f"| {sm['pipeline_only_examples_per_s_median'] or ''} |")
         else:
-            lines.append(f"| {fw} | 0 | {report['errors'].get(fw, 'not run')} | | | | | | |")
+            lines.append(f"| {fw} | 0 | {report['errors'].get(fw, 'not run')} | | | | | | | |")
     lines.append("")
     r = report["ratio"]
     if r["median"] is not None:
@@ -262,6 +274,7 @@ def markdown(report: dict) -> str:
     else:
         lines.append("tfbert / keras_hub ratio: not available (" + "; ".join(
             f"{k}: {v}" for k, v in report["errors"].items()) + ").")
+    lines += [f"\n**Warning:** {w}" for w in report["warnings"]]
     lines += ["", "Versions: " + "; ".join(f"{fw}: {sm['versions']}" for fw, sm in report["summary"].items() if sm),
               "", "Real tokens = non-padding positions of the model input ([CLS] + wordpieces + [SEP]); "
               "KerasHub's BertMaskedLMPreprocessor pads every batch to the full length, so its padded "
@@ -320,7 +333,7 @@ def main(argv=None) -> dict:
         ensure_keras_hub_venv()  # before any timing, so the install is not inside a round
 
     runs = {fw: [] for fw in frameworks}
-    errors = {}
+    errors, warnings = {}, []
     for round_no in range(1, args.rounds + 1):
         for fw in frameworks:
             if fw in errors:
@@ -337,6 +350,11 @@ def main(argv=None) -> dict:
                 errors[fw] = str(err).splitlines()[0][:300]
                 continue
             result["round"] = round_no
+            # Both sides must have run the settings asked for (keys a side does not report are skipped).
+            for key in ("steps", "batch_size", "seq_length", "max_predictions", "precision", "texts"):
+                if key in result and result[key] != getattr(args, key):
+                    warnings.append(f"{fw} round {round_no}: {key} {result[key]!r}, asked {getattr(args, key)!r}")
+                    print(f"[{fw}] WARNING: {warnings[-1]}", flush=True)
             runs[fw].append(result)
 
     summary = {fw: summarize(rs) for fw, rs in runs.items()}
@@ -361,6 +379,7 @@ def main(argv=None) -> dict:
         "summary": summary,
         "ratio": ratio,
         "errors": errors,
+        "warnings": warnings,
         "runs": runs,
     }
     write_report(args.out, stem, report, markdown(report))
