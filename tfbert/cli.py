@@ -77,6 +77,18 @@ def _convert(args) -> int:
     return 0
 
 
+def _vocab(args) -> int:
+    from tfbert.vocab import learn_vocab
+
+    report = learn_vocab(args.corpus, args.output, size=args.size, lowercase=args.lowercase,
+                         strip_accents=args.strip_accents, special_tokens=args.special_tokens,
+                         max_texts=args.max_texts, min_frequency=args.min_frequency,
+                         limit_alphabet=args.limit_alphabet, text_column=args.text_column,
+                         langs=args.langs.split(",") if args.langs else None, overwrite=args.overwrite)
+    print(report.summary())
+    return 0
+
+
 def _load_predictor(name: str):
     """An exported model folder, or a HuggingFace classification checkpoint (``hf:...``) used as it is."""
     from tfbert.hf_classifier import is_ready_name
@@ -252,6 +264,37 @@ def _add_convert(sub) -> None:
     p.set_defaults(func=_convert)
 
 
+def _add_vocab(sub) -> None:
+    p = sub.add_parser(
+        "vocab", help="learn a WordPiece vocabulary from a corpus (for encoders from scratch)",
+        description="Learn a WordPiece vocabulary from unlabelled text and write vocab.txt, the HuggingFace "
+                    "tokenizer files, tfbert_vocab.json (settings, [UNK] rate, tokens per text) and "
+                    "registry.yaml (encoders from scratch on it: scratch:L-4_H-256@OUTPUT).")
+    p.add_argument("corpus", nargs="+", help="text files (one text a line, .gz allowed) or data sets "
+                                             "(nsmc:PATH, CSV/TSV/JSONL); only train splits are read")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--size", type=_positive_int, default=32000, help="vocabulary size, special tokens included "
+                                                                    "(default: 32000)")
+    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=True,
+                   help="lower-case the text (default: yes)")
+    p.add_argument("--strip-accents", action=argparse.BooleanOptionalAction, default=None,
+                   help="drop accents (default: as --lowercase, like HuggingFace); for Korean pass "
+                        "--no-strip-accents: stripping splits Hangul syllables into jamo")
+    p.add_argument("--special-tokens", nargs="+", default=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                   metavar="TOKEN", help="the first ids, in order (default: [PAD] [UNK] [CLS] [SEP] [MASK])")
+    p.add_argument("--max-texts", type=_positive_int, default=None, help="read at most this many texts")
+    p.add_argument("--min-frequency", type=_positive_int, default=2,
+                   help="merge only pairs seen at least this often (default: 2)")
+    p.add_argument("--limit-alphabet", type=_positive_int, default=None, metavar="N",
+                   help="keep only the N most frequent characters (default: all; a word with a dropped "
+                        "character becomes [UNK])")
+    p.add_argument("--text-column", default="text", metavar="NAME", help="text column of tables (default: text)")
+    p.add_argument("--langs", default=None, metavar="CODES",
+                   help="language codes for registry.yaml, e.g. ko,en (default: guessed from the scripts)")
+    p.add_argument("--overwrite", action="store_true", help="replace a vocabulary already in DIR")
+    p.set_defaults(func=_vocab)
+
+
 def _add_batch_size(p) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="texts per model call (default: 1024 for models that take text, 64 for token-id models)")
@@ -319,7 +362,7 @@ def _add_export_info(sub) -> None:
     p.set_defaults(func=_export_info)
 
 
-SUBCOMMANDS = (_add_models, _add_tokenize, _add_train, _add_plot, _add_convert, _add_predict,
+SUBCOMMANDS = (_add_models, _add_tokenize, _add_train, _add_plot, _add_convert, _add_vocab, _add_predict,
                _add_evaluate, _add_export, _add_export_info)
 
 

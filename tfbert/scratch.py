@@ -76,3 +76,105 @@ def build_network(size: EncoderSize | str, vocab_size: int, seed: int = 0, dropo
     ids = tf.zeros((1, 2), tf.int32)
     network(dict(input_word_ids=ids, input_mask=tf.ones_like(ids), input_type_ids=ids))
     return network
+
+
+# ------------------------------------------------------------------ handles
+
+HANDLE_PREFIX = "scratch:"
+# The sizes tfbert vocab lists in a vocabulary's registry.yaml: tiny to BERT-base.
+REGISTRY_SIZES = ("L-2_H-128", "L-4_H-256", "L-4_H-512", "L-8_H-512", "L-12_H-768")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScratchHandle:
+    """``scratch:SIZE[,seed=N]@VOCAB_DIR``: a random encoder of SIZE on the vocabulary in VOCAB_DIR."""
+
+    size: EncoderSize
+    vocab_dir: str
+    seed: int = 0
+
+    @property
+    def handle(self) -> str:
+        seed = f",seed={self.seed}" if self.seed else ""
+        return f"{HANDLE_PREFIX}{self.size.name}{seed}@{self.vocab_dir}"
+
+
+def is_handle(handle) -> bool:
+    return isinstance(handle, str) and handle.startswith(HANDLE_PREFIX)
+
+
+def parse_handle(handle: str, base_dir: str | None = None) -> ScratchHandle:
+    """``scratch:L-4_H-256@DIR`` (or ``scratch:L-4_H-256,seed=1@DIR``) -> :class:`ScratchHandle`.
+
+    A relative DIR is taken from ``base_dir`` (a registry file's folder), else the working folder,
+    and made absolute here so the handle means the same in every process.
+    """
+    import os
+
+    body = handle[len(HANDLE_PREFIX):] if is_handle(handle) else handle
+    size_part, at, folder = body.partition("@")
+    if not at or not folder.strip():
+        raise ConfigError(f"bad handle '{handle}'; write {HANDLE_PREFIX}<size>@<vocabulary folder>, "
+                          f"e.g. {HANDLE_PREFIX}L-4_H-256@runs/ko-vocab (a folder written by tfbert vocab)")
+    size_text, *options = size_part.split(",")
+    seed = 0
+    for option in options:
+        key, eq, value = option.partition("=")
+        if key.strip() != "seed" or not eq or not value.strip().isdigit():
+            raise ConfigError(f"bad option '{option}' in '{handle}'; the only option is seed=<integer>, "
+                              f"e.g. {HANDLE_PREFIX}L-4_H-256,seed=1@DIR")
+        seed = int(value)
+    folder = os.path.expanduser(folder.strip())
+    if not os.path.isabs(folder):
+        folder = os.path.join(base_dir or os.getcwd(), folder)
+    return ScratchHandle(parse_size(size_text), os.path.normpath(os.path.abspath(folder)), seed)
+
+
+def check_vocab_dir(folder: str) -> None:
+    """A one-line error unless ``folder`` holds vocab.txt and the HuggingFace tokenizer settings."""
+    from pathlib import Path
+
+    path = Path(folder)
+    fix = f"make one with 'tfbert vocab CORPUS --output {folder}'"
+    if not path.is_dir():
+        raise ConfigError(f"vocabulary folder {folder} does not exist; {fix}")
+    if not (path / "vocab.txt").is_file():
+        raise ConfigError(f"vocabulary folder {folder} has no vocab.txt; {fix}")
+    if not ((path / "tokenizer_config.json").is_file() or (path / "tokenizer.json").is_file()):
+        raise ConfigError(f"vocabulary folder {folder} has no tokenizer_config.json or tokenizer.json (the "
+                          f"lower-casing settings); {fix}, or save a BertTokenizerFast there")
+
+
+def spec_fields(handle: str, base_dir: str | None = None) -> dict:
+    """The registry fields (backend, encoder, preprocess, sizes, cased, langs) of a scratch handle."""
+    from tfbert.files import read_json
+
+    parsed = parse_handle(handle, base_dir)
+    check_vocab_dir(parsed.vocab_dir)
+    config = read_json(f"{parsed.vocab_dir}/tokenizer_config.json") or {}
+    info = read_json(f"{parsed.vocab_dir}/tfbert_vocab.json") or {}
+    lower = config.get("do_lower_case")
+    return {"backend": "tfhub", "encoder": parsed.handle, "preprocess": parsed.handle,
+            "langs": tuple(info.get("langs") or ()), "cased": None if lower is None else not lower,
+            "layers": parsed.size.layers, "hidden": parsed.size.hidden, "heads": parsed.size.heads,
+            "max_seq_length": parsed.size.max_seq_length,
+            "description": f"from scratch (random weights), {parsed.size.name} on {parsed.vocab_dir}"}
+
+
+def registry_yaml(name: str, langs, cased: bool, sizes=REGISTRY_SIZES) -> str:
+    """A registry file with one scratch entry per size on the vocabulary in the file's own folder."""
+    import yaml
+
+    models = []
+    for text in sizes:
+        size = parse_size(text)
+        handle = f"{HANDLE_PREFIX}{size.name}@."  # '.' is this file's folder: the vocabulary moves with it
+        models.append({"name": f"{name}-scratch-l{size.layers}-h{size.hidden}", "encoder": handle,
+                       "preprocess": handle, "layers": size.layers, "hidden": size.hidden, "heads": size.heads,
+                       "description": f"from scratch (random weights), {size.name} on the {name} vocabulary; "
+                                      f"pretrain or fine-tune it"})
+    data = {"defaults": {"backend": "tfhub", "langs": list(langs), "cased": bool(cased), "max_seq_length": 512},
+            "models": models}
+    return ("# Encoders from scratch on this vocabulary (written by tfbert vocab). Scratch paths are\n"
+            "# relative to this file. Use: tfbert --registry THIS_FILE models\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
