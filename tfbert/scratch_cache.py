@@ -35,10 +35,10 @@ def vocab_fingerprint(vocab_dir: str) -> str:
     """A hash of vocab.txt and the tokenizer settings of ``vocab_dir``."""
     folder = Path(vocab_dir)
     digest = hashlib.sha256((folder / "vocab.txt").read_bytes())
+    if (folder / "tokenizer.json").is_file():  # the fast tokenizer's whole pipeline, its own vocabulary too
+        digest.update((folder / "tokenizer.json").read_bytes())
     config = read_json(folder / "tokenizer_config.json") or {}
-    normalizer = (read_json(folder / "tokenizer.json") or {}).get("normalizer")
-    settings = {"config": {k: config.get(k) for k in _SETTING_KEYS}, "normalizer": normalizer}
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"))
+    digest.update(json.dumps({k: config.get(k) for k in _SETTING_KEYS}, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -57,6 +57,7 @@ def _build(folder: Path, handle: ScratchHandle, fingerprint: str) -> None:
     """Writes vocab.txt, tokenizer/, encoder/ and preprocess/ into ``folder`` (atomically)."""
     from tfbert.hub_format import save_hub_encoder, save_hub_preprocess
     from tfbert.tokenizers import WordPieceTokenizer
+    from tfbert.tokenizers.wordpiece import load_vocab
 
     start = time.time()
     with atomic_dir(folder) as tmp:
@@ -64,6 +65,9 @@ def _build(folder: Path, handle: ScratchHandle, fingerprint: str) -> None:
                         ignore=shutil.ignore_patterns("registry.yaml", INFO_FILE, ".*"))
         tokenizer = WordPieceTokenizer.from_hf(str(tmp / "tokenizer"))
         vocab_file = str(tmp / "tokenizer" / "vocab.txt")
+        if tokenizer.vocab != load_vocab(vocab_file):  # the encoder asset and the tokenizer must agree
+            raise ConfigError(f"vocab.txt and the tokenizer files of {handle.vocab_dir} hold different "
+                              f"vocabularies; write the folder again with tfbert vocab")
         network = build_network(handle.size, tokenizer.vocab_size, seed=handle.seed)
         save_hub_encoder(network, str(tmp / "encoder"), vocab_file=vocab_file, do_lower_case=tokenizer.lower_case)
         save_hub_preprocess(str(tmp / "preprocess"), vocab_file=vocab_file, do_lower_case=tokenizer.lower_case,

@@ -45,6 +45,7 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
     def __init__(self, spec, seq_length: int, name: str = "preprocess"):
         keras.layers.Layer.__init__(self, name=name, trainable=False)
         Preprocessor.__init__(self, spec, seq_length)
+        scratch_cache.check_pair(spec.name, spec.encoder_path, spec.preprocess_path)
         self._hub_object = _load(spec.preprocess_path, "preprocess model", spec.name)
         self.tokenize_layer = hub.KerasLayer(self._hub_object.tokenize, name="tokenize")
         self.pack_layer = hub.KerasLayer(
