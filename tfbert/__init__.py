@@ -39,6 +39,7 @@ _LAZY = {
     "export_classifier": "tfbert.export",
     "LongText": "tfbert.long_text",
     "RunFolder": "tfbert.runs",
+    "pretrain": "tfbert.pretraining",
 }
 
 
