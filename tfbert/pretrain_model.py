@@ -131,10 +131,15 @@ def _huggingface(model: str, dropout: float | None) -> Start:
 
 
 def build_network(start: Start, seed: int):
-    """The Model Garden encoder of ``start.config`` (random weights, seeded)."""
+    """The Model Garden encoder of ``start.config`` (random weights, seeded).
+
+    ``keras.utils.set_random_seed`` seeds Python's, NumPy's and TF's generators:
+    Keras initialisers without a seed draw their op seeds from Python's
+    ``random``, so ``tf.random.set_seed`` alone gives other weights in every process.
+    """
     from tfbert.convert import build_encoder_network
 
-    tf.random.set_seed(seed)
+    keras.utils.set_random_seed(seed)
     config = types.SimpleNamespace(**start.config)
     activation = "approx_gelu" if config.hidden_act == "gelu_new" else config.hidden_act
     return build_encoder_network(config, activation)

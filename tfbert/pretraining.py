@@ -319,7 +319,7 @@ def _finish(state: _State, parts: _Parts, settings: PretrainSettings, out_dir: P
         print(f"pretrained {settings.name}: loss {summary['final_loss']:.4f}, MLM accuracy "
               f"{summary['final_mlm_accuracy']:.3f} after {state.step} steps; wrote {out_dir} (encoder/, "
               f"preprocess/, registry.yaml, history.csv, curves.png, checkpoints/); fine-tune with: "
-              f"tfbert train --registry {registry} --model {settings.name} ...")
+              f"tfbert --registry {registry} train --model {settings.name} ...")
     return summary
 
 
