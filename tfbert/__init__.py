@@ -40,6 +40,7 @@ _LAZY = {
     "LongText": "tfbert.long_text",
     "RunFolder": "tfbert.runs",
     "learn_vocab": "tfbert.vocab",
+    "pretrain": "tfbert.pretraining",
 }
 
 
