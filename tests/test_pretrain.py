@@ -229,3 +229,19 @@ def test_bad_input_gets_one_line_errors(toy, tiny_hf_dir):
         with pytest.raises(TfbertError, match=message) as err:
             tfbert.pretrain(settings.pop("corpus"), toy / f"bad{i}", "bad", **settings)
         assert "\n" not in str(err.value), str(err.value)
+
+
+def test_a_scratch_handle_or_its_registry_entry_starts_a_new_encoder(toy, tmp_path):
+    from tfbert.pretrain_model import resolve_start
+
+    handle = f"scratch:L-1_H-32_A-2@{toy / 'vocab'}"
+    (tmp_path / "r.yaml").write_text(
+        f"models:\n  - name: toy-scratch\n    backend: tfhub\n    encoder: '{handle}'\n    preprocess: '{handle}'\n",
+        encoding="utf-8")
+    tfbert.load_registry_file(tmp_path / "r.yaml")
+    for model in (handle, "toy-scratch"):
+        start = resolve_start(model, None, None, 32, 0.0)
+        assert start.kind == "scratch" and start.tokenizer_dir == str(toy / "vocab")
+        assert (start.config["num_hidden_layers"], start.config["hidden_size"]) == (1, 32)
+    with pytest.raises(TfbertError, match="drop --vocab/--size"):
+        resolve_start(handle, None, "L-2_H-32", 32, 0.0)

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import types
 from pathlib import Path
 
 import tensorflow as tf
 import tf_keras as keras
 
-from tfbert.errors import ConfigError
+from tfbert.errors import ConfigError, UnknownModelError
 from tfbert.files import read_json
 
 logger = logging.getLogger(__name__)
@@ -52,23 +51,21 @@ CONFIG_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_
                "attention_probs_dropout_prob", "initializer_range")
 
 
-def scratch_config(size, vocab_size: int, dropout: float) -> dict:
-    return dict(vocab_size=int(vocab_size), hidden_size=size.hidden, num_hidden_layers=size.layers,
-                num_attention_heads=size.heads, intermediate_size=size.intermediate,
-                max_position_embeddings=size.max_seq_length, type_vocab_size=2, hidden_act="gelu",
-                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, initializer_range=0.02)
-
-
 def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_length: int,
                   dropout: float | None) -> Start:
     """Check the choice of encoder (one-line errors) and say where it starts."""
-    from tfbert.scratch import parse_size
+    from tfbert.scratch import bert_config, parse_size
 
+    scratch = _scratch_handle(model)
+    if scratch is not None:  # scratch:SIZE@DIR, or a registry entry made of one: a new encoder
+        if vocab or size:
+            raise ConfigError(f"'{model}' names its size and vocabulary already; drop --vocab/--size")
+        model, vocab, size = None, scratch.vocab_dir, scratch.size.name
     if model is None:
         if not (vocab and size):
             raise ConfigError("pass --vocab DIR and --size L-n_H-m to pretrain a new encoder, or --model NAME "
                               "to continue pretraining an existing one")
-        config = scratch_config(parse_size(size), _vocab_size(vocab), 0.1 if dropout is None else dropout)
+        config = bert_config(size, _vocab_size(vocab), 0.1 if dropout is None else dropout)
         start = Start(config, str(vocab), "scratch", f"random {parse_size(size).name}")
     elif size:
         raise ConfigError("--size builds a new encoder; drop it when continuing from --model")
@@ -88,6 +85,22 @@ def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_le
         raise ConfigError(f"--seq-length {seq_length} is beyond the encoder's position table ({positions} "
                           f"positions); pass a --seq-length from 3 to {positions}")
     return start
+
+
+def _scratch_handle(model: str | None):
+    """The ScratchHandle ``model`` stands for (itself, or a registry entry's encoder), else None."""
+    from tfbert import scratch
+    from tfbert.registry import get_spec
+
+    if model is None or (Path(model).expanduser() / SUMMARY).is_file():
+        return None
+    if scratch.is_handle(model):
+        return scratch.parse_handle(model)
+    try:
+        encoder = get_spec(model).encoder
+    except UnknownModelError:  # _huggingface says so in one line
+        return None
+    return scratch.parse_handle(encoder) if scratch.is_handle(encoder) else None
 
 
 def _vocab_size(vocab: str) -> int:
@@ -131,18 +144,10 @@ def _huggingface(model: str, dropout: float | None) -> Start:
 
 
 def build_network(start: Start, seed: int):
-    """The Model Garden encoder of ``start.config`` (random weights, seeded).
+    """The Model Garden encoder of ``start.config`` (random weights, seeded; see tfbert.scratch)."""
+    from tfbert import scratch
 
-    ``keras.utils.set_random_seed`` seeds Python's, NumPy's and TF's generators:
-    Keras initialisers without a seed draw their op seeds from Python's
-    ``random``, so ``tf.random.set_seed`` alone gives other weights in every process.
-    """
-    from tfbert.convert import build_encoder_network
-
-    keras.utils.set_random_seed(seed)
-    config = types.SimpleNamespace(**start.config)
-    activation = "approx_gelu" if config.hidden_act == "gelu_new" else config.hidden_act
-    return build_encoder_network(config, activation)
+    return scratch.build_network(start.config, seed)
 
 
 def build_pretrainer(network):

@@ -51,31 +51,37 @@ def parse_size(size: str, max_seq_length: int = 512) -> EncoderSize:
     return EncoderSize(layers, hidden, heads, 4 * hidden, int(max_seq_length))
 
 
-def build_network(size: EncoderSize | str, vocab_size: int, seed: int = 0, dropout: float = 0.1):
-    """A randomly initialised Model Garden ``BertEncoderV2`` (built, so its weights exist).
-
-    The global TF seed is set to ``seed`` first, so the same (size, vocab_size, seed) gives the
-    same weights. (A seeded Keras initialiser would not do: it repeats the same values in every
-    layer of the same shape.)
-    """
-    import tensorflow as tf
-    import tf_keras as keras
-    from official.nlp.modeling import networks
-
+def bert_config(size: EncoderSize | str, vocab_size: int, dropout: float = 0.1) -> dict:
+    """HuggingFace ``BertConfig`` fields of an encoder of ``size`` (BERT's choices: GELU, 2 segments,
+    initialiser stddev 0.02), as :func:`tfbert.convert.build_encoder_network` takes them."""
     if isinstance(size, str):
         size = parse_size(size)
     if vocab_size < 1:
         raise ConfigError(f"vocab_size must be positive, got {vocab_size}")
-    tf.random.set_seed(seed)
-    network = networks.BertEncoderV2(
-        vocab_size=int(vocab_size), hidden_size=size.hidden, num_layers=size.layers,
-        num_attention_heads=size.heads, max_sequence_length=size.max_seq_length, type_vocab_size=2,
-        inner_dim=size.intermediate, inner_activation="gelu",
-        output_dropout=dropout, attention_dropout=dropout,
-        initializer=keras.initializers.TruncatedNormal(stddev=0.02))
-    ids = tf.zeros((1, 2), tf.int32)
-    network(dict(input_word_ids=ids, input_mask=tf.ones_like(ids), input_type_ids=ids))
-    return network
+    return dict(vocab_size=int(vocab_size), hidden_size=size.hidden, num_hidden_layers=size.layers,
+                num_attention_heads=size.heads, intermediate_size=size.intermediate,
+                max_position_embeddings=size.max_seq_length, type_vocab_size=2, hidden_act="gelu",
+                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, initializer_range=0.02)
+
+
+def build_network(config: dict, seed: int = 0):
+    """A randomly initialised Model Garden ``BertEncoderV2`` of BERT ``config`` fields (built, so its weights exist).
+
+    ``keras.utils.set_random_seed`` seeds Python's, NumPy's and TF's generators:
+    Keras initialisers without a seed draw their op seeds from Python's ``random``,
+    so ``tf.random.set_seed`` alone gives other weights in every process (and a
+    seeded initialiser would repeat the same values in every layer of a shape).
+    """
+    import types
+
+    import tf_keras as keras
+
+    from tfbert.convert import build_encoder_network
+
+    keras.utils.set_random_seed(seed)
+    config = types.SimpleNamespace(**config)
+    activation = "approx_gelu" if config.hidden_act == "gelu_new" else config.hidden_act
+    return build_encoder_network(config, activation)
 
 
 # ------------------------------------------------------------------ handles

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tfbert.errors import ConfigError
 from tfbert.files import atomic_dir, cache_root, file_lock, read_json, write_json
-from tfbert.scratch import ScratchHandle, build_network, check_vocab_dir, is_handle, parse_handle
+from tfbert.scratch import ScratchHandle, bert_config, build_network, check_vocab_dir, is_handle, parse_handle
 
 _logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def _build(folder: Path, handle: ScratchHandle, fingerprint: str) -> None:
         if tokenizer.vocab != load_vocab(vocab_file):  # the encoder asset and the tokenizer must agree
             raise ConfigError(f"vocab.txt and the tokenizer files of {handle.vocab_dir} hold different "
                               f"vocabularies; write the folder again with tfbert vocab")
-        network = build_network(handle.size, tokenizer.vocab_size, seed=handle.seed)
+        network = build_network(bert_config(handle.size, tokenizer.vocab_size), seed=handle.seed)
         save_hub_encoder(network, str(tmp / "encoder"), vocab_file=vocab_file, do_lower_case=tokenizer.lower_case)
         save_hub_preprocess(str(tmp / "preprocess"), vocab_file=vocab_file, do_lower_case=tokenizer.lower_case,
                             tokenizer=tokenizer)
