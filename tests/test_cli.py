@@ -7,7 +7,7 @@ import pytest
 
 from tfbert.cli import SUBCOMMANDS, build_parser, main
 
-COMMANDS = ["models", "tokenize", "train", "plot", "convert", "predict", "evaluate", "export", "export-info"]
+COMMANDS = ["models", "tokenize", "train", "plot", "convert", "vocab", "pretrain", "predict", "evaluate", "export", "export-info"]
 
 
 def test_help_lists_every_subcommand_with_a_description(capsys):

@@ -39,6 +39,8 @@ _LAZY = {
     "export_classifier": "tfbert.export",
     "LongText": "tfbert.long_text",
     "RunFolder": "tfbert.runs",
+    "learn_vocab": "tfbert.vocab",
+    "pretrain": "tfbert.pretraining",
 }
 
 

@@ -77,6 +77,26 @@ def _convert(args) -> int:
     return 0
 
 
+def _vocab(args) -> int:
+    from tfbert.vocab import learn_vocab
+
+    report = learn_vocab(args.corpus, args.output, size=args.size, lowercase=args.lowercase,
+                         strip_accents=args.strip_accents, special_tokens=args.special_tokens,
+                         max_texts=args.max_texts, min_frequency=args.min_frequency,
+                         limit_alphabet=args.limit_alphabet, text_column=args.text_column,
+                         langs=args.langs.split(",") if args.langs else None, overwrite=args.overwrite)
+    print(report.summary())
+    return 0
+
+
+def _pretrain(args) -> int:
+    from tfbert.pretraining import PretrainSettings, run
+
+    fields = {k: v for k, v in vars(args).items() if k in PretrainSettings.__dataclass_fields__}
+    run(PretrainSettings(**fields))
+    return 0
+
+
 def _load_predictor(name: str):
     """An exported model folder, or a HuggingFace classification checkpoint (``hf:...``) used as it is."""
     from tfbert.hf_classifier import is_ready_name
@@ -252,6 +272,76 @@ def _add_convert(sub) -> None:
     p.set_defaults(func=_convert)
 
 
+def _add_vocab(sub) -> None:
+    p = sub.add_parser(
+        "vocab", help="learn a WordPiece vocabulary from a corpus (for encoders from scratch)",
+        description="Learn a WordPiece vocabulary from unlabelled text and write vocab.txt, the HuggingFace "
+                    "tokenizer files, tfbert_vocab.json (settings, [UNK] rate, tokens per text) and "
+                    "registry.yaml (encoders from scratch on it: scratch:L-4_H-256@OUTPUT).")
+    p.add_argument("corpus", nargs="+", help="text files (one text a line, .gz allowed) or data sets "
+                                             "(nsmc:PATH, CSV/TSV/JSONL); only train splits are read")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--size", type=_positive_int, default=32000, help="vocabulary size, special tokens included "
+                                                                    "(default: 32000)")
+    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=True,
+                   help="lower-case the text (default: yes)")
+    p.add_argument("--strip-accents", action=argparse.BooleanOptionalAction, default=None,
+                   help="drop accents (default: as --lowercase, like HuggingFace); for Korean pass "
+                        "--no-strip-accents: stripping splits Hangul syllables into jamo")
+    p.add_argument("--special-tokens", nargs="+", default=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                   metavar="TOKEN", help="the first ids, in order (default: [PAD] [UNK] [CLS] [SEP] [MASK])")
+    p.add_argument("--max-texts", type=_positive_int, default=None, help="read at most this many texts")
+    p.add_argument("--min-frequency", type=_positive_int, default=2,
+                   help="merge only pairs seen at least this often (default: 2)")
+    p.add_argument("--limit-alphabet", type=_positive_int, default=None, metavar="N",
+                   help="keep only the N most frequent characters (default: all; a word with a dropped "
+                        "character becomes [UNK])")
+    p.add_argument("--text-column", default="text", metavar="NAME", help="text column of tables (default: text)")
+    p.add_argument("--langs", default=None, metavar="CODES",
+                   help="language codes for registry.yaml, e.g. ko,en (default: guessed from the scripts)")
+    p.add_argument("--overwrite", action="store_true", help="replace a vocabulary already in DIR")
+    p.set_defaults(func=_vocab)
+
+
+def _add_pretrain(sub) -> None:
+    p = sub.add_parser("pretrain", help="masked-LM pretraining of a new encoder, or continued pretraining",
+                       description="Masked-LM pretraining of a new encoder (--vocab + --size) or continued "
+                                   "(domain) pretraining of an existing one (--model); writes a TF Hub encoder + "
+                                   "preprocess and a registry entry for tfbert train.")
+    p.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
+                   help="text files, one text a line (.gz allowed), or data sets' train split (nsmc:PATH)")
+    p.add_argument("--vocab", help="tokenizer folder (vocab.txt + tokenizer_config.json), e.g. from tfbert vocab")
+    p.add_argument("--size", help="encoder size for a new encoder, e.g. L-4_H-256 (or L-2_H-128_A-2)")
+    p.add_argument("--model", help="continue pretraining: a HuggingFace BERT registry name, hf:FOLDER, or the "
+                                   "output folder of an earlier tfbert pretrain")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--name", required=True, help="registry name of the pretrained encoder")
+    p.add_argument("--seq-length", type=_positive_int, default=128)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    length = p.add_mutually_exclusive_group(required=True)
+    length.add_argument("--steps", type=_positive_int)
+    length.add_argument("--epochs", type=float)
+    p.add_argument("--learning-rate", type=float, default=5e-4)
+    warmup = p.add_mutually_exclusive_group()
+    warmup.add_argument("--warmup-ratio", type=float, default=0.1)
+    warmup.add_argument("--warmup-steps", type=int)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--mask-rate", type=float, default=0.15, help="share of tokens picked for prediction")
+    p.add_argument("--mask-token-rate", type=float, default=0.8, help="share of picks replaced by [MASK]")
+    p.add_argument("--random-token-rate", type=float, default=0.1, help="share of picks replaced by a random token")
+    p.add_argument("--whole-word-masking", action="store_true", help="pick whole words (all their ## pieces)")
+    p.add_argument("--max-texts", type=_positive_int, help="read at most this many texts of the corpus")
+    p.add_argument("--dropout", type=float, help="encoder dropout (default 0.1 new; the model's own when continuing)")
+    p.add_argument("--save-every-steps", type=_positive_int, default=1000)
+    p.add_argument("--keep-checkpoints", type=_positive_int, default=3)
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None)
+    p.add_argument("--log-every-steps", type=_positive_int, default=100)
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.set_defaults(func=_pretrain)
+
+
 def _add_batch_size(p) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="texts per model call (default: 1024 for models that take text, 64 for token-id models)")
@@ -319,7 +409,8 @@ def _add_export_info(sub) -> None:
     p.set_defaults(func=_export_info)
 
 
-SUBCOMMANDS = (_add_models, _add_tokenize, _add_train, _add_plot, _add_convert, _add_predict,
+SUBCOMMANDS = (_add_models, _add_tokenize, _add_train, _add_plot, _add_convert, _add_vocab, _add_pretrain,
+               _add_predict,
                _add_evaluate, _add_export, _add_export_info)
 
 

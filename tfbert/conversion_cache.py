@@ -9,13 +9,12 @@ checkpoint's files are unchanged. Encoder loading resolves these handles
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
 from tfbert.convert import INFO_FILE, convert_checkpoint, source_fingerprint
 from tfbert.errors import ConfigError
-from tfbert.files import cache_root, read_json
+from tfbert.files import cache_root, file_lock, read_json
 
 _logger = logging.getLogger(__name__)
 
@@ -32,23 +31,6 @@ def converted_dir(name: str) -> Path:
 def _is_current(folder: Path, fingerprint: str) -> bool:
     info = read_json(folder / INFO_FILE)
     return isinstance(info, dict) and info.get("fingerprint") == fingerprint
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock between processes (POSIX); a no-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover (Windows)
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_converted(name: str, seq_length: int = 128) -> Path:
@@ -71,7 +53,7 @@ def ensure_converted(name: str, seq_length: int = 128) -> Path:
     fingerprint = source_fingerprint(checkpoint, tokenizer)
     folder = converted_dir(name)
     if not _is_current(folder, fingerprint):
-        with _file_lock(folder.with_name(f".{folder.name}.lock")):
+        with file_lock(folder.with_name(f".{folder.name}.lock")):
             if not _is_current(folder, fingerprint):  # another process may have done it
                 what = "is stale; converting again" if folder.exists() else \
                     "does not exist yet; converting (about a minute)"

@@ -266,6 +266,25 @@ def plot_history(history: Any, path: str | os.PathLike, title: str | None = None
     return _save(fig, path)
 
 
+def plot_pretraining(history: Any, path: str | os.PathLike, title: str | None = None) -> Path:
+    """Draw masked-LM pretraining curves (``history.csv`` of ``tfbert pretrain``): loss and MLM accuracy by step."""
+    history = _coerce_history(history, "pretraining history")
+    fig = _new_figure(HISTORY_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
+    steps = history["step"].to_numpy()
+    for ax, metric, label in ((ax_loss, "loss", "MLM loss"), (ax_acc, "mlm_accuracy", "MLM accuracy")):
+        values = _column(history, metric)
+        if values is not None:
+            _plot_series(ax, steps, values, color=_TRAIN_COLOR, marker="o" if len(steps) < 30 else None,
+                         label="train")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    ax_acc.set_xlabel("Step")
+    fig.suptitle(title if title else "Masked-LM pretraining")
+    return _save(fig, path)
+
+
 def short_run_labels(names: list[str]) -> list[str]:
     """Keep only the ``__``-separated parts of run names that differ between runs.
 

@@ -7,6 +7,7 @@ as the package ``tfbert._registry``), plus any files named by
 
 Names can also be given ad hoc, without an entry:
 ``hf:<checkpoint id or folder>``, ``tfhub:<encoder handle>|<preprocess handle>``,
+``scratch:<size>@<vocabulary folder>`` (a random encoder, see ``tfbert.scratch``),
 or a local folder (a HuggingFace ``save_pretrained`` folder, or a folder with
 ``encoder/`` and ``preprocess/`` TF Hub SavedModels).
 """
@@ -24,6 +25,7 @@ from typing import Iterable
 
 import yaml
 
+from tfbert import scratch
 from tfbert.errors import ConfigError, UnknownModelError
 
 BACKENDS = ("tfhub", "huggingface")
@@ -159,7 +161,7 @@ def _parse_file(path: Path) -> list[ModelSpec]:
     defaults = data.get("defaults") or {}
     specs = []
     for i, entry in enumerate(data.get("models") or []):
-        merged = {**defaults, **entry, "source": str(path)}
+        merged = _relative_to(Path(path).parent, {**defaults, **entry, "source": str(path)})
         unknown = set(merged) - _FIELDS
         if unknown:
             raise ConfigError(
@@ -171,6 +173,18 @@ def _parse_file(path: Path) -> list[ModelSpec]:
                 f"registry file {path}, entry {i + 1}: missing field(s) {', '.join(sorted(missing))}")
         specs.append(ModelSpec(**merged))
     return specs
+
+
+def _relative_to(folder: Path, entry: dict) -> dict:
+    """``scratch:SIZE@DIR`` handles with a relative DIR are read from the registry file's folder.
+
+    (Only scratch handles: other relative paths kept their meaning, the working folder.)
+    """
+    out = dict(entry)
+    for field in ("encoder", "preprocess", "tokenizer"):
+        if scratch.is_handle(out.get(field)):
+            out[field] = scratch.parse_handle(out[field], base_dir=str(folder.absolute())).handle
+    return out
 
 
 def _ensure_loaded() -> None:
@@ -235,6 +249,8 @@ def list_models(pattern: str = "*", backend: str | None = None, lang: str | None
 def _adhoc_spec(name: str) -> ModelSpec | None:
     if name.startswith("hf:"):
         return ModelSpec(name=name, backend="huggingface", encoder=name[3:], source="ad hoc")
+    if name.startswith(scratch.HANDLE_PREFIX):
+        return ModelSpec(name=name, **scratch.spec_fields(name), source="ad hoc")
     if name.startswith("tfhub:"):
         encoder, sep, preprocess = name[6:].partition("|")
         if not sep:

@@ -7,14 +7,17 @@ import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the ops preprocess models use)
 import tf_keras as keras
 
-from tfbert import conversion_cache
+from tfbert import conversion_cache, scratch_cache
 from tfbert.encoders.base import Preprocessor, TextFrontEnd, as_text_list, check_pairs, with_type_ids
 from tfbert.errors import ConfigError
 
 
 def _load(handle: str, what: str, name: str):
+    # Handles built on first use: converted:NAME/PART and scratch:SIZE@VOCAB_DIR.
+    part = "encoder" if what == "encoder" else "preprocess"
+    path = scratch_cache.resolve_handle(conversion_cache.resolve_handle(handle), part)
     try:
-        return hub.load(conversion_cache.resolve_handle(handle))
+        return hub.load(path)
     except Exception as err:  # hub raises many types; the user needs one line
         raise ConfigError(
             f"could not load the TF Hub {what} of '{name}' from {handle}: "
@@ -25,6 +28,7 @@ def _load(handle: str, what: str, name: str):
 
 def load_tfhub_encoder(spec, trainable: bool = True) -> keras.layers.Layer:
     """``hub.KerasLayer`` on the encoder; called on the standard dict, returns its dict."""
+    scratch_cache.check_pair(spec.name, spec.encoder_path, spec.preprocess_path)
     obj = _load(spec.encoder_path, "encoder", spec.name)
     return hub.KerasLayer(obj, trainable=trainable, name="encoder")
 
@@ -41,6 +45,7 @@ class TFHubPreprocessor(Preprocessor, keras.layers.Layer):
     def __init__(self, spec, seq_length: int, name: str = "preprocess"):
         keras.layers.Layer.__init__(self, name=name, trainable=False)
         Preprocessor.__init__(self, spec, seq_length)
+        scratch_cache.check_pair(spec.name, spec.encoder_path, spec.preprocess_path)
         self._hub_object = _load(spec.preprocess_path, "preprocess model", spec.name)
         self.tokenize_layer = hub.KerasLayer(self._hub_object.tokenize, name="tokenize")
         self.pack_layer = hub.KerasLayer(

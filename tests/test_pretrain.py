@@ -1,0 +1,247 @@
+"""Masked-LM pretraining: masking statistics, loss, resume after a kill, the TF Hub export, errors."""
+
+import gzip
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import tfbert
+from tfbert.errors import TfbertError
+from tfbert.masking import Masker, MaskingOptions
+from tfbert.testing import toy_texts, write_vocab
+
+TINY = dict(size="L-2_H-32_A-2", seq_length=32, batch_size=8, learning_rate=3e-3, log_every_steps=5,
+            save_every_steps=10, dropout=0.0, precision="float32", verbose=0)
+STEPS = 40
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    from transformers import BertTokenizerFast
+
+    root = tmp_path_factory.mktemp("pretrain")
+    BertTokenizerFast(vocab_file=write_vocab(root / "vocab.txt"), do_lower_case=True).save_pretrained(
+        str(root / "vocab"))
+    texts, _ = toy_texts(96, seed=3)
+    with gzip.open(root / "corpus.txt.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(texts) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def whole(toy):
+    """An uninterrupted scratch run (dropout 0, so a resumed run can match it exactly)."""
+    out = toy / "whole"
+    summary = tfbert.pretrain([str(toy / "corpus.txt.gz")], out, "toy-bert", vocab=str(toy / "vocab"),
+                              steps=STEPS, **TINY)
+    return out, summary
+
+
+def _tokenizer(toy):
+    from tfbert.tokenizers.wordpiece import WordPieceTokenizer
+    return WordPieceTokenizer.from_hf(str(toy / "vocab"))
+
+
+def _packed(tokenizer, rows: int, words: int, seed: int):
+    rng = np.random.default_rng(seed)
+    vocab = tokenizer.vocab
+    plain = [i for i, t in enumerate(vocab) if not t.startswith("[") and not t.startswith("##")]
+    pieces = [i for i, t in enumerate(vocab) if t.startswith("##")]
+    out = []
+    for _ in range(rows):
+        ids = [2]
+        for _ in range(words):
+            ids.append(int(rng.choice(plain)))
+            ids += [int(p) for p in rng.choice(pieces, size=rng.integers(0, 3))]
+        out.append(ids + [3])
+    return tf.ragged.constant(out, dtype=tf.int32).to_tensor(0)
+
+
+def test_masking_statistics_specials_and_whole_words(toy):
+    tokenizer = _tokenizer(toy)
+    masker = Masker(tokenizer, MaskingOptions(), max_selections=512)
+    picked = masked = kept = selectable = 0
+    for batch in range(20):
+        ids = _packed(tokenizer, 16, 60, batch)
+        features, targets = masker(ids, tf.constant([7, batch], tf.int64))
+        positions, weights = features["masked_lm_positions"].numpy(), targets["masked_lm_weights"].numpy()
+        original, new = ids.numpy(), features["input_word_ids"].numpy()
+        for row in range(16):
+            chosen = positions[row][weights[row] > 0]
+            assert not np.isin(original[row][chosen], [0, 1, 2, 3, 4]).any()  # never a special token
+            np.testing.assert_array_equal(targets["masked_lm_ids"].numpy()[row][weights[row] > 0], original[row][chosen])
+            picked += len(chosen)
+            masked += (new[row][chosen] == 4).sum()
+            kept += (new[row][chosen] == original[row][chosen]).sum()
+            selectable += (~np.isin(original[row], [0, 1, 2, 3, 4])).sum()
+    assert 0.14 < picked / selectable < 0.17
+    assert 0.76 < masked / picked < 0.84
+    assert 0.07 < kept / picked < 0.14  # 10% kept, plus random tokens that drew the same id
+    again, _ = masker(ids, tf.constant([7, 19], tf.int64))
+    other, _ = masker(ids, tf.constant([8, 19], tf.int64))
+    assert np.array_equal(again["masked_lm_positions"], features["masked_lm_positions"])  # seeded: repeatable
+    assert not np.array_equal(other["masked_lm_positions"], features["masked_lm_positions"])
+
+    whole_words = Masker(tokenizer, MaskingOptions(whole_word=True), max_selections=512)
+    ids = _packed(tokenizer, 16, 40, 99)
+    features, targets = whole_words(ids, tf.constant([1, 2], tf.int64))
+    continuation = np.array([t.startswith("##") for t in tokenizer.vocab])
+    for row in range(16):
+        chosen = set(features["masked_lm_positions"].numpy()[row][targets["masked_lm_weights"].numpy()[row] > 0])
+        assert chosen
+        tokens = ids.numpy()[row]
+        for position in chosen:  # every piece of a picked word is picked: its neighbours in the word too
+            if continuation[tokens[position]]:
+                assert position - 1 in chosen
+            if position + 1 < len(tokens) and continuation[tokens[position + 1]]:
+                assert position + 1 in chosen
+
+
+def test_loss_falls_and_outputs_are_written(whole):
+    out, summary = whole
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["step"]) == list(range(5, STEPS + 1, 5))
+    assert summary["final_loss"] < summary["first_loss"] - 0.8
+    assert {"rss_mb", "peak_rss_mb", "tokens_per_s", "learning_rate"} <= set(history.columns)
+    for name in ("encoder", "preprocess", "vocab.txt", "tokenizer_config.json", "curves.png", "pretrain.json",
+                 "registry.yaml", "logs"):
+        assert (out / name).exists(), name
+    assert tf.train.latest_checkpoint(str(out / "checkpoints")).endswith(f"ckpt-{STEPS}")
+    assert summary["steps"] == STEPS and summary["tokens_seen"] > 0
+
+
+_KILLED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from tfbert import cli, pretrain_outputs
+
+    add = pretrain_outputs.History.add
+
+    def add_then_die(self, row):
+        add(self, row)
+        if row["step"] == 15:  # after the checkpoint of step 10: steps 11-15 are lost
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    pretrain_outputs.History.add = add_then_die
+    cli.main(sys.argv[1:])
+""")
+
+
+def _cli_args(toy, out, **extra):
+    settings = {**TINY, "steps": STEPS, **extra}
+    args = ["pretrain", "--corpus", str(toy / "corpus.txt.gz"), "--vocab", str(toy / "vocab"), "--output", str(out),
+            "--name", "toy-bert"]
+    for key, value in settings.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(toy, whole):
+    killed = toy / "killed"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_RUN, *_cli_args(toy, killed)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert tf.train.latest_checkpoint(str(killed / "checkpoints")).endswith("ckpt-10")
+    assert pd.read_csv(killed / "history.csv")["step"].max() == 15
+
+    from tfbert.cli import main
+    assert main(_cli_args(toy, killed) + ["--resume"]) == 0
+    resumed, uninterrupted = pd.read_csv(killed / "history.csv"), pd.read_csv(whole[0] / "history.csv")
+    assert list(resumed["step"]) == list(uninterrupted["step"])  # rows after the checkpoint were redone once
+    np.testing.assert_allclose(resumed["loss"], uninterrupted["loss"], rtol=0, atol=1e-5)
+    assert "resumed from" in (killed / "pretrain.json").read_text()
+
+
+def test_resume_refuses_other_settings_and_a_missing_checkpoint(toy, whole):
+    with pytest.raises(TfbertError, match="--mask-rate"):
+        tfbert.pretrain([str(toy / "corpus.txt.gz")], whole[0], "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
+                        resume=True, **{**TINY, "mask_rate": 0.2})
+    with pytest.raises(TfbertError, match="no checkpoint"):
+        tfbert.pretrain([str(toy / "corpus.txt.gz")], toy / "nothing", "x", vocab=str(toy / "vocab"), steps=5,
+                        resume=True, **TINY)
+    with pytest.raises(TfbertError, match="--resume"):  # a finished run's folder is not overwritten
+        tfbert.pretrain([str(toy / "corpus.txt.gz")], whole[0], "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
+                        **TINY)
+
+
+def test_the_export_loads_in_tf_hub_and_fine_tunes_from_its_registry_entry(toy, whole, tmp_path):
+    import tensorflow_hub as hub
+
+    from tfbert.config import RunConfig
+    from tfbert.experiment import run_experiment
+    from tfbert.pretrain_model import build_network, build_pretrainer, resolve_start
+
+    out, _ = whole
+    start = resolve_start(None, str(toy / "vocab"), "L-2_H-32_A-2", 32, 0.0)
+    pretrainer = build_pretrainer(build_network(start, 0))
+    tf.train.Checkpoint(model=pretrainer).restore(tf.train.latest_checkpoint(str(out / "checkpoints"))).expect_partial()
+    ids = tf.constant([[2, 10, 11, 12, 3, 0]], tf.int32)
+    inputs = dict(input_word_ids=ids, input_mask=tf.cast(ids > 0, tf.int32), input_type_ids=tf.zeros_like(ids))
+    expected = pretrainer.encoder_network(inputs)["sequence_output"]
+    loaded = hub.KerasLayer(str(out / "encoder"))(inputs)["sequence_output"]
+    np.testing.assert_allclose(loaded.numpy(), expected.numpy(), atol=1e-5)
+
+    assert tfbert.load_registry_file(out / "registry.yaml") == ["toy-bert"]
+    texts, labels = toy_texts(64, seed=7)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    run_experiment(RunConfig(model="toy-bert", head="dense", train=str(tmp_path / "train.csv"), epochs=3,
+                             batch_size=8, seq_length=16, learning_rate=3e-3), tmp_path / "run", verbose=0)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert (tmp_path / "run" / "model").is_dir()
+
+
+def test_continued_pretraining_from_a_huggingface_bert(toy, tiny_hf_dir):
+    out = toy / "continued"
+    summary = tfbert.pretrain([str(toy / "corpus.txt.gz")], out, "toy-continued", model=f"hf:{tiny_hf_dir}",
+                              steps=30, **{**TINY, "size": None})
+    assert "tensors copied" in summary["start"]["loaded"] and "fresh" in summary["start"]["loaded"]
+    assert summary["final_loss"] < summary["first_loss"] - 0.5
+    assert summary["encoder_config"]["max_position_embeddings"] == 128
+
+
+def test_bad_input_gets_one_line_errors(toy, tiny_hf_dir):
+    corpus, vocab = str(toy / "corpus.txt.gz"), str(toy / "vocab")
+    (toy / "empty.txt").write_text("\n\n", encoding="utf-8")
+    (toy / "tiny.txt").write_text("good movie\nbad film\n", encoding="utf-8")
+    other_vocab = toy / "other_vocab"
+    from transformers import BertTokenizerFast
+    BertTokenizerFast(vocab_file=write_vocab(toy / "v2.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]),
+                      do_lower_case=True).save_pretrained(str(other_vocab))
+    cases = [
+        (dict(corpus=str(toy / "empty.txt"), vocab=vocab), "no text"),
+        (dict(corpus=str(toy / "tiny.txt"), vocab=vocab), "fewer than one batch"),
+        (dict(corpus=str(toy / "test.txt"), vocab=vocab), "test split"),
+        (dict(corpus=corpus, model=f"hf:{tiny_hf_dir}", vocab=str(other_vocab), size=None), "drop --vocab"),
+        (dict(corpus=corpus, model=f"hf:{tiny_hf_dir}", size=None, seq_length=200), "position table"),
+        (dict(corpus=corpus, vocab=vocab, seq_length=600), "position table"),
+        (dict(corpus=corpus, model="no-such-model", size=None), "no-such-model"),
+        (dict(corpus=corpus, vocab=vocab, mask_token_rate=0.95), "at most 1"),
+        (dict(corpus=corpus, size=None), "--vocab"),
+    ]
+    for i, (case, message) in enumerate(cases):
+        settings = {**TINY, "steps": 5, **case}
+        with pytest.raises(TfbertError, match=message) as err:
+            tfbert.pretrain(settings.pop("corpus"), toy / f"bad{i}", "bad", **settings)
+        assert "\n" not in str(err.value), str(err.value)
+
+
+def test_a_scratch_handle_or_its_registry_entry_starts_a_new_encoder(toy, tmp_path):
+    from tfbert.pretrain_model import resolve_start
+
+    handle = f"scratch:L-1_H-32_A-2@{toy / 'vocab'}"
+    (tmp_path / "r.yaml").write_text(
+        f"models:\n  - name: toy-scratch\n    backend: tfhub\n    encoder: '{handle}'\n    preprocess: '{handle}'\n",
+        encoding="utf-8")
+    tfbert.load_registry_file(tmp_path / "r.yaml")
+    for model in (handle, "toy-scratch"):
+        start = resolve_start(model, None, None, 32, 0.0)
+        assert start.kind == "scratch" and start.tokenizer_dir == str(toy / "vocab")
+        assert (start.config["num_hidden_layers"], start.config["hidden_size"]) == (1, 32)
+    with pytest.raises(TfbertError, match="drop --vocab/--size"):
+        resolve_start(handle, None, "L-2_H-32", 32, 0.0)
