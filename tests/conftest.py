@@ -13,11 +13,12 @@ import pytest  # noqa: E402
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False,
-                     help="also run slow checks on real pretrained weights")
+                     help="also run the slow checks: real pretrained weights, and long end-to-end runs "
+                          "that faster tests already cover in part")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: real-weights checks, run with --run-slow")
+    config.addinivalue_line("markers", "slow: real-weights checks and long end-to-end runs; run with --run-slow")
 
 
 def pytest_collection_modifyitems(config, items):

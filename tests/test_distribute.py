@@ -110,6 +110,7 @@ def test_a_port_in_use_is_named():
             _check_port_free(f"localhost:{port}")
 
 
+@pytest.mark.slow  # CI time: 55 s; two workers training alike is checked above, the chief-only writes here
 def test_tfbert_train_on_two_workers_writes_one_run_folder_from_the_chief(no_dropout_hf, tmp_path):
     import pandas as pd
 
@@ -166,6 +167,7 @@ _MIRRORED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # CI time: 60 s; a killed one-device run resuming is tests/test_checkpoints.py
 def test_mirrored_two_replicas_resume_a_killed_run(no_dropout_hf, tmp_path):
     """Two replicas, a 1-row batch (one replica gets the weight-0 stand-in), the cached frozen-encoder head,
     checkpoints: killed mid-epoch and resumed, the run finishes. (Unlike a one-device resume, which

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tfbert.config import RunConfig
 from tfbert.experiment import load_splits, run_experiment
@@ -77,6 +78,7 @@ def test_data_fingerprint_follows_the_data_not_the_working_folder(tmp_path, monk
     assert data_fingerprint(RunConfig(train=str(path)), splits) != before  # the file changed
 
 
+@pytest.mark.slow  # CI time: 43 s
 def test_rerun_into_a_folder_with_an_export_replaces_it(tiny_models, tmp_path):
     config = RunConfig(model="tiny-hf", head="dense", train=str(_train_csv(tmp_path)), epochs=1,
                        batch_size=32, seq_length=8, valid_fraction=0.0, output_dir=str(tmp_path))
@@ -106,6 +108,7 @@ def test_tensorboard_scalars_for_train_and_validation(tiny_models, tmp_path):
     assert (history["examples_per_s"] > 0).all()
 
 
+@pytest.mark.slow  # CI time: 53 s
 def test_scoring_every_n_steps_leaves_training_as_it_was(tiny_models, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -85,11 +85,12 @@ def test_label_at_the_end_is_learnt_with_head_tail_and_windows_not_truncate(tiny
     for strategy in ("truncate", "head_tail", "windows"):
         model = tfbert.create_classifier("tiny-hf", seq_length=8, long_text=LongText(strategy, stride=3))
         ds = make_dataset(model, train, y_train, batch_size=16, by_epoch=True, seed=0)
-        train_classifier(model, ds, epochs=4, learning_rate=1e-2, warmup_ratio=0.0, seed=0, verbose=0)
+        train_classifier(model, ds, epochs=8, learning_rate=1e-2, warmup_ratio=0.0, seed=0, verbose=0)
         accuracy[strategy] = ((predict_logits(model, test)[:, 0] > 0) == y_test).mean()
     assert accuracy["truncate"] < 0.65, accuracy
-    # truncate never sees the label word (chance, 0.5); windows ended at 0.72-0.8 between loaded runs
-    assert accuracy["head_tail"] > 0.85 and accuracy["windows"] > 0.65, accuracy
+    # truncate never sees the label word (chance, 0.5). With 4 epochs head_tail ended at chance on some
+    # seeds (0.5-1.0); with 8 it ended at 1.0 and windows at 0.95-0.98 on seeds 0-2
+    assert accuracy["head_tail"] > 0.85 and accuracy["windows"] > 0.8, accuracy
 
 
 def test_sampled_windows_change_by_epoch_in_a_fixed_number_of_batches(tiny_models):

@@ -18,7 +18,8 @@ def _encoder_weights(model):
 # (head, train_encoder): each head with its default, plus cls_bn fine-tuned,
 # because a frozen *random* encoder's [CLS] vector carries too little of the
 # text for cls_bn to learn the toy task well (a pretrained one does).
-CASES = [("dense", None), ("cls_bn", None), ("cls_bn", True), ("bilstm", None)]
+# bilstm (36 + 20 s) runs with --run-slow: test_heads and test_encoder_cache build and train it in CI
+CASES = [("dense", None), ("cls_bn", None), ("cls_bn", True), pytest.param("bilstm", None, marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -59,7 +60,8 @@ def test_build_train_predict(tiny_models, backend, head, train_encoder):
         assert any(changed), "a trainable encoder did not train"
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+# the TF Hub case (29 s) runs with --run-slow; the two backends share the loss and head code
+@pytest.mark.parametrize("backend", [pytest.param("tfhub", marks=pytest.mark.slow), "huggingface"])
 def test_multiclass_learns_with_sparse_crossentropy(tiny_models, backend):
     texts, labels = toy_texts(90, num_classes=3, seed=2)
     model = tfbert.create_classifier(tiny_models[backend], head="bilstm", seq_length=16, num_classes=3)

@@ -160,6 +160,7 @@ def test_a_killed_worker_is_reported_failed_and_the_rerun_resumes(tiny_models, t
     assert {n: (tmp_path / "s" / n / "status.json").stat().st_mtime for n in done} == done
 
 
+@pytest.mark.slow  # CI time: 51 s; the claim races and takeovers above cover how runs are shared
 def test_two_workers_give_the_same_results_as_one(tiny_models, toy_csvs, tmp_path, capsys):
     from tfbert.sweep import run_sweep
 
