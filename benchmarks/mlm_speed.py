@@ -13,7 +13,7 @@ untimed steps and then ``--steps`` timed ones. Each run is its own child process
     keras_hub  benchmarks/keras_hub_mlm.py in its own virtualenv (.bench-venvs/keras-hub, made by
                benchmarks/keras_hub_env.py on first use): Keras 3, TensorFlow backend, the
                guides' tf.data(raw strings).batch().map(BertMaskedLMPreprocessor) -> fit.
-    tfbert     ``python -m tfbert.cli pretrain`` in this environment (see run_tfbert; not merged yet).
+    tfbert     benchmarks/tfbert_mlm.py: ``tfbert.pretrain`` in this environment (length-bucketed batches).
 
 The frameworks alternate (keras_hub, tfbert, keras_hub, tfbert, ... for ``--rounds``) so that
 machine noise (other jobs on a shared CPU) hits both; the report gives the best and the median
@@ -54,10 +54,6 @@ FRAMEWORKS = ("keras_hub", "tfbert")
 # Every child prints one JSON line (its last line on stdout) with at least these keys.
 RESULT_KEYS = ("framework", "versions", "steps", "seconds", "real_tokens", "padded_tokens",
                "tokens_per_s", "padded_tokens_per_s", "examples_per_s", "final_loss", "peak_rss_mb")
-
-
-# TODO(issue 11): set True once `tfbert pretrain` is merged and run_tfbert's command matches it.
-TFBERT_PRETRAIN_AVAILABLE = False
 
 
 class NotAvailable(NotImplementedError):
@@ -171,41 +167,8 @@ def run_keras_hub(args, vocab_dir: Path) -> dict:
 
 
 def run_tfbert(args, vocab_dir: Path) -> dict:
-    """tfbert's side: ``python -m tfbert.cli pretrain`` in a child process, same settings.
-
-    TODO(issue 11, when ``tfbert pretrain`` is merged): set TFBERT_PRETRAIN_AVAILABLE = True and
-    make ``cmd`` below match the real CLI flags. The child must
-      * train a random ``L-{layers}_H-{hidden}_A-{heads}`` encoder (intermediate 4H, 512
-        positions) with an MLM head on the first ``--texts`` non-empty lines of ``--corpus``
-        using ``--vocab`` (vocab.txt in that folder; cased: no lowercasing, no accent stripping),
-        batch ``--batch-size``, at most ``--seq-length`` tokens a sequence (with [CLS]/[SEP]),
-        masking: select ``--mask-rate`` (0.15) of the non-special tokens, at most
-        ``--max-predictions`` a sequence; 80% [MASK], 10% random, 10% unchanged; AdamW (tfbert's
-        create_optimizer) at ``--learning-rate``, ``--precision`` float32|bfloat16;
-      * run ``--warmup-steps`` untimed steps, then time ``--steps`` steps (wall clock from the
-        end of the last warmup step to the end of the last step, after the step's loss is read);
-      * print as its LAST stdout line one JSON object with RESULT_KEYS, at least:
-          framework="tfbert", versions={tfbert, tensorflow, tf_keras, ...}, steps, seconds,
-          real_tokens   = sum over the timed steps' examples of the non-padding positions of the
-                          model input (input_mask / padding mask: wordpieces + [CLS] + [SEP]),
-          padded_tokens = sum over the timed steps of batch x padded length actually fed
-                          (with length bucketing this is < steps x batch x seq_length),
-          tokens_per_s = real_tokens / seconds, padded_tokens_per_s = padded_tokens / seconds,
-          examples_per_s, final_loss (mean MLM loss of the last <= 10 steps, per masked token),
-          peak_rss_mb (ru_maxrss), plus seq_length, batch_size, precision, max_predictions,
-          texts (as keras_hub_mlm.py prints them) so the report can check both ran alike.
-      If tfbert packs several texts into one sequence, real_tokens still counts non-padding
-      positions; say so in a "packing" key.
-    """
-    if not TFBERT_PRETRAIN_AVAILABLE:
-        raise NotAvailable("tfbert pretrain is not merged yet (benchmarks/mlm_speed.py: run_tfbert has a "
-                           "TODO saying what it must pass and print)")
-    # TODO(issue 11): the real flags of `tfbert pretrain` for common_args' settings (--vocab,
-    # --corpus, --texts, --layers/--hidden/--heads or --size L-4_H-256_A-4, --seq-length,
-    # --batch-size, --steps, --warmup-steps, --mask-rate, --max-predictions, --learning-rate,
-    # --precision) and the flag (or a small benchmarks/tfbert_mlm.py around the Python API) that
-    # prints the JSON line described above.
-    cmd = [sys.executable, "-m", "tfbert.cli", "pretrain", *common_args(args, vocab_dir), "--benchmark-json"]
+    """tfbert's side: ``tfbert.pretrain`` in a child process (benchmarks/tfbert_mlm.py), same settings."""
+    cmd = [sys.executable, HERE / "tfbert_mlm.py", *common_args(args, vocab_dir)]
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     return run_child("tfbert", cmd, env, args.timeout)
 

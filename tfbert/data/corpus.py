@@ -41,18 +41,23 @@ def _path_part(source: str) -> str:
 
 
 def check_not_test_split(source: str | os.PathLike) -> None:
-    """Raises a one-line DataError when ``source`` names a test split (by its file or folder name)."""
+    """Raises a one-line DataError when ``source`` names a test split.
+
+    A test split is a file whose name has the word "test" (``ratings_test.txt``, ``test.csv``) or
+    anything inside a folder named ``test`` (IMDB's ``aclImdb/test/pos``); other folder names
+    with the word (``~/test_runs``) are a user's own and pass.
+    """
     path = Path(_path_part(str(source))).expanduser()
-    parts = [path.name] + [p.name for p in path.parents][:2]
-    for part in parts:
-        stem = part.lower()
-        for suffix in (".gz", ".txt", ".tsv", ".csv", ".jsonl"):
-            stem = stem.removesuffix(suffix)
-        if _TEST_WORD.search(stem):
-            raise DataError(
-                f"corpus {source} looks like a test split ('{part}'); vocabularies and pretraining must "
-                f"never read test text (the test figures would be optimistic); use the train split or "
-                f"unlabelled text, or rename the file if it is not a test split")
+    stem = path.name.lower()
+    for suffix in (".gz", ".txt", ".tsv", ".csv", ".jsonl"):
+        stem = stem.removesuffix(suffix)
+    part = path.name if _TEST_WORD.search(stem) else next(
+        (p.name for p in [path] + list(path.parents)[:2] if p.name.lower() == "test"), None)
+    if part is not None:
+        raise DataError(
+            f"corpus {source} looks like a test split ('{part}'); vocabularies and pretraining must "
+            f"never read test text (the test figures would be optimistic); use the train split or "
+            f"unlabelled text, or rename the file if it is not a test split")
 
 
 def is_line_file(source: str) -> bool:
