@@ -236,7 +236,7 @@ def test_a_scratch_handle_or_its_registry_entry_starts_a_new_encoder(toy, tmp_pa
 
     handle = f"scratch:L-1_H-32_A-2@{toy / 'vocab'}"
     (tmp_path / "r.yaml").write_text(
-        f"models:\n  - name: toy-scratch\n    backend: tfhub\n    encoder: '{handle}'\n    preprocess: '{handle}'\n",
+        f"models:\n  - name: toy-scratch\n    backend: tfhub\n    langs: [en]\n    description: test\n    encoder: '{handle}'\n    preprocess: '{handle}'\n",
         encoding="utf-8")
     tfbert.load_registry_file(tmp_path / "r.yaml")
     for model in (handle, "toy-scratch"):

@@ -97,7 +97,12 @@ def export_hub(network, out_dir: Path, tokenizer, seq_length: int) -> None:
 
 
 def write_registry(out_dir: Path, name: str, config: dict, tokenizer, langs, description: str) -> Path:
-    """``OUT/registry.yaml``: one tfhub entry, so ``tfbert train --registry OUT/registry.yaml --model NAME`` works."""
+    """``OUT/registry.yaml``: one tfhub entry, so ``tfbert train --registry OUT/registry.yaml --model NAME`` works.
+
+    Without ``langs`` (a new encoder) the languages are guessed from the vocabulary's scripts."""
+    from tfbert.vocab import guess_langs
+
+    langs = list(langs) or guess_langs(tokenizer.vocab)
     entry = dict(name=name, backend="tfhub", encoder=str((out_dir / "encoder").resolve()),
                  preprocess=str((out_dir / "preprocess").resolve()), langs=list(langs),
                  cased=not tokenizer.lower_case, layers=config["num_hidden_layers"],

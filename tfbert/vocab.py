@@ -124,6 +124,11 @@ def hangul_warning(counts: dict, strip: bool) -> str | None:
             f"whole, as HuggingFace does with strip_accents=False)")
 
 
+def guess_langs(texts: Iterable[str]) -> list:
+    """Language codes from the scripts in ``texts`` (Hangul -> ko, Latin -> en, each >= 5% of the letters)."""
+    return _guess_langs(script_counts(texts))
+
+
 def _guess_langs(counts: dict) -> list:
     total = counts["hangul_syllables"] + counts["latin_letters"]
     langs = []
