@@ -156,24 +156,9 @@ def _write_vocab(tokenizer, folder: Path, label: str) -> tuple[Path, list[str]]:
 
 def build_encoder_network(config, activation: str = "gelu"):
     """A Model Garden ``BertEncoderV2`` with ``config``'s sizes (random weights)."""
-    import tensorflow as tf
-    import tf_keras as keras
-    from official.modeling import activations as mg_activations
-    from official.nlp.modeling import networks
+    from tfbert.scratch import network_from_config
 
-    act = mg_activations.gelu if activation == "approx_gelu" else activation
-    network = networks.BertEncoderV2(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size,
-        num_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
-        max_sequence_length=config.max_position_embeddings,
-        type_vocab_size=config.type_vocab_size, inner_dim=config.intermediate_size,
-        inner_activation=act,
-        output_dropout=config.hidden_dropout_prob,
-        attention_dropout=config.attention_probs_dropout_prob,
-        initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
-    ids = tf.zeros((1, 2), tf.int32)
-    network(dict(input_word_ids=ids, input_mask=tf.ones_like(ids), input_type_ids=ids))
-    return network
+    return network_from_config(config, activation)
 
 
 def _strip_scope(name: str, scope: str) -> str:

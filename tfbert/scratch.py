@@ -53,7 +53,7 @@ def parse_size(size: str, max_seq_length: int = 512) -> EncoderSize:
 
 def bert_config(size: EncoderSize | str, vocab_size: int, dropout: float = 0.1) -> dict:
     """HuggingFace ``BertConfig`` fields of an encoder of ``size`` (BERT's choices: GELU, 2 segments,
-    initialiser stddev 0.02), as :func:`tfbert.convert.build_encoder_network` takes them."""
+    initialiser stddev 0.02), as :func:`build_network` takes them."""
     if isinstance(size, str):
         size = parse_size(size)
     if vocab_size < 1:
@@ -64,8 +64,31 @@ def bert_config(size: EncoderSize | str, vocab_size: int, dropout: float = 0.1) 
                 hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, initializer_range=0.02)
 
 
+def network_from_config(config, activation: str = "gelu"):
+    """A Model Garden ``BertEncoderV2`` with ``config``'s sizes (an HF ``BertConfig`` or a namespace of its
+    fields), random weights, built."""
+    import tensorflow as tf
+    import tf_keras as keras
+    from official.modeling import activations as mg_activations
+    from official.nlp.modeling import networks
+
+    act = mg_activations.gelu if activation == "approx_gelu" else activation
+    network = networks.BertEncoderV2(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+        num_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
+        max_sequence_length=config.max_position_embeddings,
+        type_vocab_size=config.type_vocab_size, inner_dim=config.intermediate_size,
+        inner_activation=act,
+        output_dropout=config.hidden_dropout_prob,
+        attention_dropout=config.attention_probs_dropout_prob,
+        initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
+    ids = tf.zeros((1, 2), tf.int32)
+    network(dict(input_word_ids=ids, input_mask=tf.ones_like(ids), input_type_ids=ids))
+    return network
+
+
 def build_network(config: dict, seed: int = 0):
-    """A randomly initialised Model Garden ``BertEncoderV2`` of BERT ``config`` fields (built, so its weights exist).
+    """A randomly initialised ``BertEncoderV2`` of BERT ``config`` fields (a dict), seeded.
 
     ``keras.utils.set_random_seed`` seeds Python's, NumPy's and TF's generators:
     Keras initialisers without a seed draw their op seeds from Python's ``random``,
@@ -76,12 +99,10 @@ def build_network(config: dict, seed: int = 0):
 
     import tf_keras as keras
 
-    from tfbert.convert import build_encoder_network
-
     keras.utils.set_random_seed(seed)
     config = types.SimpleNamespace(**config)
     activation = "approx_gelu" if config.hidden_act == "gelu_new" else config.hidden_act
-    return build_encoder_network(config, activation)
+    return network_from_config(config, activation)
 
 
 # ------------------------------------------------------------------ handles
