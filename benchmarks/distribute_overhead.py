@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from machine import machine_info  # noqa: E402
+from machine import machine_info, write_report  # noqa: E402
 
 _TRAIN = textwrap.dedent("""
     import json, sys, time
@@ -114,9 +114,6 @@ def main() -> None:
               "results": results, "best_examples_per_s": best, "multi_worker_vs_none": round(ratio, 3),
               "same_losses_1e-4": same_loss}
     name = "distribute_overhead_quick" if args.quick else "distribute_overhead"
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2))
     cpu = report["machine"].get("cpu_model", report["machine"])
     lines = [f"# One-worker MultiWorkerMirroredStrategy vs no strategy\n", f"CPU: {cpu}\n",
              f"{setting['model']}, dense head, {setting['texts']} texts, seq {setting['seq_length']}, batch 32, "
@@ -124,9 +121,7 @@ def main() -> None:
              "| strategy | examples/s |", "|---|---|",
              *[f"| {'none (auto)' if k == 'auto' else k} | {v:.1f} |" for k, v in best.items()],
              f"\nmulti_worker / none: {ratio:.3f}; losses equal to 1e-4: {same_loss}"]
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out / name}.json and .md")
+    write_report(HERE / "results", name, report, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

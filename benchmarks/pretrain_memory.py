@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from machine import machine_info  # noqa: E402
+from machine import machine_info, write_report  # noqa: E402
 
 CORPUS = HERE.parent.parent / "shared" / "data" / "nsmc" / "unlabeled_reviews.txt.gz"
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -73,9 +72,6 @@ def main() -> None:
               "corpus_texts": summary["corpus_texts"], "corpus_tokens": summary["corpus_tokens"],
               "rss_growth_second_half_mb": round(growth, 1), "peak_rss_mb": summary["peak_rss_mb"], "log": rss}
     name = "pretrain_memory_quick" if args.quick else "pretrain_memory"
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2))
     lines = [f"# Masked-LM pretraining memory over steps{' (quick)' if args.quick else ''}\n",
              f"CPU: {report['machine'].get('cpu_model')}\n",
              f"{setting['size']}, seq {setting['seq_length']}, batch {setting['batch_size']}, {setting['steps']} steps, "
@@ -84,9 +80,7 @@ def main() -> None:
              *[f"| {r['step']} | {r['rss_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['tokens_per_s']:.0f} | {r['loss']:.3f} |"
                for r in rss],
              f"\nRSS change over the second half of the steps: {growth:+.1f} MiB"]
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out / name}.json and .md")
+    write_report(HERE / "results", name, report, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
