@@ -141,7 +141,8 @@ def test_text_classifier_parts_are_public_and_explicit(tiny_models):
     np.testing.assert_allclose(model(tf.constant(["a good movie"])), model.core(ids), atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+# the TF Hub case (19 s) runs with --run-slow; saving goes through the same TextClassifier code
+@pytest.mark.parametrize("backend", [pytest.param("tfhub", marks=pytest.mark.slow), "huggingface"])
 def test_text_classifier_saves_and_reloads_like_any_keras_model(tiny_models, backend, tmp_path):
     texts, _ = toy_texts(6, seed=2)
     model = tfbert.create_classifier(tiny_models[backend], head="dense", seq_length=16)

@@ -196,6 +196,7 @@ def test_the_export_loads_in_tf_hub_and_fine_tunes_from_its_registry_entry(toy, 
     assert (tmp_path / "run" / "model").is_dir()
 
 
+@pytest.mark.slow  # CI time: 30 s; the same loop and export as the scratch runs, plus copied weights
 def test_continued_pretraining_from_a_huggingface_bert(toy, tiny_hf_dir):
     out = toy / "continued"
     summary = tfbert.pretrain([str(toy / "corpus.txt.gz")], out, "toy-continued", model=f"hf:{tiny_hf_dir}",

@@ -32,7 +32,8 @@ def vocab_dir(tmp_path_factory, cache):
     return root / "ko-vocab"
 
 
-@pytest.mark.parametrize("head", ["dense", "cls_bn", "bilstm"])
+# bilstm (26 s) runs with --run-slow: a scratch entry is a TF Hub entry, and bilstm on TF Hub entries is tested
+@pytest.mark.parametrize("head", ["dense", "cls_bn", pytest.param("bilstm", marks=pytest.mark.slow)])
 def test_a_scratch_encoder_trains_with_each_head(vocab_dir, head):
     import tf_keras as keras
 

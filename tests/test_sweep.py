@@ -76,6 +76,7 @@ def test_two_run_sweep_writes_every_file_and_resumes(tiny_models, toy_csvs, tmp_
     assert len(frame) == 2 and (sweep / summary["run"][0] / "history.csv").stat().st_mtime == mtime
 
 
+@pytest.mark.slow  # CI time: 30 s; the cache plan's cap is unit-tested in test_encoder_cache
 def test_encoder_outputs_over_the_memory_cap_fall_back(tiny_models, toy_csvs, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TFBERT_ENCODER_CACHE_MB", "0")
     frame = run_sweep(_configs(toy_csvs, tmp_path / "capped", head="bilstm", epochs=1, export=False), verbose=0)
@@ -92,6 +93,7 @@ def test_a_bad_setting_in_any_run_stops_the_sweep_before_any_work(tiny_models, t
     assert not (tmp_path / "sweep").exists()  # not even the first, valid run started
 
 
+@pytest.mark.slow  # CI time: 33 s; failed runs and resuming are covered by the two-run sweep test and test_sweep_workers
 def test_injected_crash_keeps_finished_runs(tiny_models, toy_csvs, tmp_path):
     from tfbert.experiment import run_experiment
 
