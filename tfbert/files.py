@@ -166,3 +166,32 @@ def file_lock(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def utf8_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file, plain or ``.gz``, streamed.
+
+    Lines lose their ``\\n``/``\\r\\n`` and the first its byte-order mark. Bytes that are not
+    UTF-8 and unreadable or cut ``.gz`` files raise a one-line DataError.
+    """
+    import gzip
+    import zlib
+
+    from tfbert.errors import DataError, printable
+
+    path = Path(path)
+    number = 0
+    try:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as handle:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataError(
+                        f"line {number} of {path} is not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+                        f"re-save the file as UTF-8 (e.g. iconv -f cp949 -t utf-8)") from None
+                line = line[1:] if number == 1 and line.startswith("\ufeff") else line
+                yield number, line
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"cannot read {path} after line {number} ({printable(err)}); "
+                        f"check that it is a whole, valid file") from None

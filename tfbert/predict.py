@@ -28,7 +28,7 @@ import numpy as np
 
 from tfbert.errors import ConfigError, DataError, printable
 from tfbert.export import SIGNATURE, TOKENIZER_DIR, read_export_info
-from tfbert.files import check_writable_file
+from tfbert.files import check_writable_file, utf8_lines
 from tfbert.tasks import get_task
 
 __all__ = ["Predictor", "load", "read_texts", "read_text_pairs", "check_utf8", "write_predictions",
@@ -417,26 +417,14 @@ def _is_txt(path: Path) -> bool:
 def _txt_chunks(path: Path, chunk_size: int) -> Iterator[list[str]]:
     """Lines of a UTF-8 text file (plain or .gz), ``chunk_size`` at a time, without holding the file."""
     chunk: list[str] = []
-    try:
-        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as f:
-            for number, raw in enumerate(f, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise DataError(
-                        f"line {number} of {path} is not UTF-8 text (byte 0x{raw[err.start]:02x}); "
-                        f"re-save the file as UTF-8 (e.g. iconv -f cp949 -t utf-8)") from None
-                if number == 1 and line.startswith("\ufeff"):
-                    line = line[1:]
-                    if not line:  # a file that is only a byte-order mark holds no text
-                        continue
-                chunk.append(line[:-1] if line.endswith("\n") else line)
-                chunk[-1] = chunk[-1][:-1] if chunk[-1].endswith("\r") else chunk[-1]
-                if len(chunk) == chunk_size:
-                    yield chunk
-                    chunk = []
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"cannot read {path} ({printable(err)}); check that it is a valid file") from None
+    for number, line in utf8_lines(path):
+        if not line:  # a file that is only a byte-order mark holds no text
+            continue
+        line = line[:-1] if line.endswith("\n") else line
+        chunk.append(line[:-1] if line.endswith("\r") else line)
+        if len(chunk) == chunk_size:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 

@@ -77,24 +77,12 @@ def _is_nsmc_table(path: Path) -> bool:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    number = 0
-    try:
-        with opener(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise DataError(
-                        f"corpus {path} is not UTF-8: line {number} has byte 0x{raw[err.start]:02x}; "
-                        f"convert the file first, e.g. iconv -f cp949 -t utf-8 IN > OUT") from None
-                line = line.lstrip("\ufeff") if number == 1 else line
-                line = line.strip()
-                if line:
-                    yield line
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"cannot read corpus {path} (after line {number}): {type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else ''}; check the file is whole") from None
+    from tfbert.files import utf8_lines
+
+    for _, line in utf8_lines(path):
+        line = line.strip()
+        if line:
+            yield line
 
 
 def _dataset_texts(source: str, text_column: str) -> Iterator[str]:
