@@ -31,6 +31,6 @@ setup(
     package_dir={"tfbert._registry": "registry"},
     package_data={"tfbert._registry": ["*.yaml"], "tfbert.demo_data": ["**/*"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "pillow", "hypothesis>=6"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3.5", "pillow", "hypothesis>=6"]},
     entry_points={"console_scripts": ["tfbert=tfbert.cli:main"]},
 )

@@ -7,6 +7,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 # Exact float32 by default so numeric comparisons are tight; bf16 has its own tests.
 os.environ.setdefault("TFBERT_PRECISION", "float32")
+# A cache of this test process's own: the suite runs in parallel workers (scripts/test.sh),
+# which must not build the same cached encoder into one folder, and tests must not fill
+# the user's ~/.cache/tfbert.
+if "TFBERT_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["TFBERT_CACHE"] = tempfile.mkdtemp(prefix="tfbert-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TFBERT_CACHE"], ignore_errors=True)
 
 import pytest  # noqa: E402
 

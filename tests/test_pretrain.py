@@ -132,9 +132,10 @@ _KILLED_RUN = textwrap.dedent("""
 """)
 
 
-def _cli_args(toy, out, **extra):
+def _cli_args(toy, out, positional=False, **extra):
     settings = {**TINY, "steps": STEPS, **extra}
-    args = ["pretrain", "--corpus", str(toy / "corpus.txt.gz"), "--vocab", str(toy / "vocab"), "--output", str(out),
+    corpus = [str(toy / "corpus.txt.gz")] if positional else ["--corpus", str(toy / "corpus.txt.gz")]
+    args = ["pretrain", *corpus, "--vocab", str(toy / "vocab"), "--output", str(out),
             "--name", "toy-bert"]
     for key, value in settings.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
@@ -150,7 +151,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(to
     assert pd.read_csv(killed / "history.csv")["step"].max() == 15
 
     from tfbert.cli import main
-    assert main(_cli_args(toy, killed) + ["--resume"]) == 0
+    # the corpus given positionally this time: the same run settings, so --resume accepts them
+    assert main(_cli_args(toy, killed, positional=True) + ["--resume"]) == 0
     resumed, uninterrupted = pd.read_csv(killed / "history.csv"), pd.read_csv(whole[0] / "history.csv")
     assert list(resumed["step"]) == list(uninterrupted["step"])  # rows after the checkpoint were redone once
     np.testing.assert_allclose(resumed["loss"], uninterrupted["loss"], rtol=0, atol=1e-5)
@@ -204,6 +206,26 @@ def test_continued_pretraining_from_a_huggingface_bert(toy, tiny_hf_dir):
     assert "tensors copied" in summary["start"]["loaded"] and "fresh" in summary["start"]["loaded"]
     assert summary["final_loss"] < summary["first_loss"] - 0.5
     assert summary["encoder_config"]["max_position_embeddings"] == 128
+
+
+def test_a_masked_lm_checkpoint_keeps_its_own_head_and_predicts_as_in_huggingface(tmp_path):
+    from transformers import TFBertForMaskedLM
+
+    from tfbert.pretrain_model import build_network, build_pretrainer, fill_weights, resolve_start
+    from tfbert.testing import make_tiny_hf_bert
+
+    folder = make_tiny_hf_bert(tmp_path / "mlm", dropout=0.0, mlm_head=True)
+    start = resolve_start(f"hf:{folder}", None, None, 16, None)
+    pretrainer = build_pretrainer(build_network(start, 0), start.config["hidden_act"])
+    assert "MLM head: the checkpoint's own" in fill_weights(start, pretrainer)
+    ids = tf.constant([[2, 10, 11, 12, 13, 3], [2, 14, 15, 3, 0, 0]], tf.int32)
+    mask, types = tf.cast(ids > 0, tf.int32), tf.zeros_like(ids)
+    positions = tf.constant([[1, 2, 4], [1, 2, 3]], tf.int32)
+    ours = pretrainer(dict(input_word_ids=ids, input_mask=mask, input_type_ids=types,
+                           masked_lm_positions=positions))["mlm_logits"]
+    theirs = TFBertForMaskedLM.from_pretrained(folder)(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    # exact GELU as in HF: equal to float32 rounding (the tanh GELU is off by ~4e-5 here)
+    np.testing.assert_allclose(ours.numpy(), tf.gather(theirs, positions, batch_dims=1).numpy(), rtol=0, atol=5e-6)
 
 
 def test_bad_input_gets_one_line_errors(toy, tiny_hf_dir):

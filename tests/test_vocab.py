@@ -107,7 +107,8 @@ def test_cli_writes_the_folder_and_prints_a_summary(corpus, work, capsys):
     assert {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "registry.yaml"} <= {p.name for p in out.iterdir()}
     assert main(["vocab", str(corpus), "--output", str(out), "--size", "300"]) == 2  # exists: --overwrite
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["vocab", str(corpus), "--output", str(out), "--size", "300", "--overwrite",
+    # --corpus is the same as the positional form (tfbert pretrain takes both too)
+    assert main(["vocab", "--corpus", str(corpus), "--output", str(out), "--size", "300", "--overwrite",
                  "--special-tokens", "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<extra>"]) == 0
     assert (out / "vocab.txt").read_text(encoding="utf-8").splitlines()[5] == "<extra>"
 
@@ -145,4 +146,7 @@ def test_bad_input_is_one_line(corpus, work, capsys):
     assert (work / "mine" / "notes.txt").read_text(encoding="utf-8") == "keep me"
     assert main(["vocab", str(work / "missing.txt"), "--output", str(work / "o")]) == 2
     assert "corpus not found" in capsys.readouterr().err
+    assert main(["vocab", "--output", str(work / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no corpus given; name its files: tfbert vocab FILE" in err and len(err.strip().splitlines()) == 1
     assert not (work / "out").exists() and not (work / "o").exists()

@@ -77,10 +77,20 @@ def _convert(args) -> int:
     return 0
 
 
+def _corpus(args) -> list[str]:
+    """The corpus files of tfbert vocab / pretrain: positional, --corpus, or both."""
+    from tfbert.errors import ConfigError
+
+    files = list(args.corpus) + list(args.corpus_option)
+    if not files:
+        raise ConfigError(f"no corpus given; name its files: tfbert {args.command} FILE [FILE ...] (or --corpus FILE)")
+    return files
+
+
 def _vocab(args) -> int:
     from tfbert.vocab import learn_vocab
 
-    report = learn_vocab(args.corpus, args.output, size=args.size, lowercase=args.lowercase,
+    report = learn_vocab(_corpus(args), args.output, size=args.size, lowercase=args.lowercase,
                          strip_accents=args.strip_accents, special_tokens=args.special_tokens,
                          max_texts=args.max_texts, min_frequency=args.min_frequency,
                          limit_alphabet=args.limit_alphabet, text_column=args.text_column,
@@ -93,7 +103,7 @@ def _pretrain(args) -> int:
     from tfbert.pretraining import PretrainSettings, run
 
     fields = {k: v for k, v in vars(args).items() if k in PretrainSettings.__dataclass_fields__}
-    run(PretrainSettings(**fields))
+    run(PretrainSettings(**{**fields, "corpus": _corpus(args)}))
     return 0
 
 
@@ -272,14 +282,22 @@ def _add_convert(sub) -> None:
     p.set_defaults(func=_convert)
 
 
+def _add_corpus(p, what: str) -> None:
+    # Both commands read corpora; each takes them either way, so a command line written
+    # for one works for the other.
+    p.add_argument("corpus", nargs="*", metavar="CORPUS", help=what)
+    p.add_argument("--corpus", dest="corpus_option", nargs="+", default=[], metavar="CORPUS",
+                   help="the same as an option (both forms add up)")
+
+
 def _add_vocab(sub) -> None:
     p = sub.add_parser(
         "vocab", help="learn a WordPiece vocabulary from a corpus (for encoders from scratch)",
         description="Learn a WordPiece vocabulary from unlabelled text and write vocab.txt, the HuggingFace "
                     "tokenizer files, tfbert_vocab.json (settings, [UNK] rate, tokens per text) and "
                     "registry.yaml (encoders from scratch on it: scratch:L-4_H-256@OUTPUT).")
-    p.add_argument("corpus", nargs="+", help="text files (one text a line, .gz allowed) or data sets "
-                                             "(nsmc:PATH, CSV/TSV/JSONL); only train splits are read")
+    _add_corpus(p, "text files (one text a line, .gz allowed) or data sets (nsmc:PATH, CSV/TSV/JSONL); "
+                   "only train splits are read")
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="folder to write")
     p.add_argument("--size", type=_positive_int, default=32000, help="vocabulary size, special tokens included "
                                                                     "(default: 32000)")
@@ -308,8 +326,7 @@ def _add_pretrain(sub) -> None:
                        description="Masked-LM pretraining of a new encoder (--vocab + --size) or continued "
                                    "(domain) pretraining of an existing one (--model); writes a TF Hub encoder + "
                                    "preprocess and a registry entry for tfbert train.")
-    p.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
-                   help="text files, one text a line (.gz allowed), or data sets' train split (nsmc:PATH)")
+    _add_corpus(p, "text files, one text a line (.gz allowed), or data sets' train split (nsmc:PATH)")
     p.add_argument("--vocab", help="tokenizer folder (vocab.txt + tokenizer_config.json), e.g. from tfbert vocab")
     p.add_argument("--size", help="encoder size for a new encoder, e.g. L-4_H-256 (or L-2_H-128_A-2)")
     p.add_argument("--model", help="continue pretraining: a HuggingFace BERT registry name, hf:FOLDER, or the "

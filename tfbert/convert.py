@@ -35,6 +35,7 @@ from pathlib import Path
 
 from tfbert.errors import ConfigError, ExportError
 from tfbert.files import atomic_dir, write_json
+from tfbert.scratch import HF_ACTIVATIONS
 
 _logger = logging.getLogger(__name__)
 
@@ -43,14 +44,6 @@ CONVERTER_VERSION = 1
 INFO_FILE = "tfbert_conversion.json"
 _SUPPORTED = "BERT with a WordPiece vocabulary only"
 
-# HF ``hidden_act`` -> Keras activation. HF "gelu" is the exact (erf) GELU;
-# Model Garden's default is the tanh approximation, so it is always passed.
-_ACTIVATIONS = {
-    "gelu": "gelu",  # tf_keras gelu(approximate=False)
-    "gelu_new": "approx_gelu",
-    "gelu_pytorch_tanh": "approx_gelu",
-    "relu": "relu",
-}
 
 # Sentences pushed through both models at conversion time (the full check is
 # scripts/check_conversion.py).
@@ -80,29 +73,30 @@ def _quiet_transformers():
     hf_logging.set_verbosity_error()
 
 
-def _load_config(checkpoint: str, label: str):
+def load_config(checkpoint: str, label: str, action: str = "convert"):
+    """The HuggingFace config of ``checkpoint``; errors say "cannot <action> '<label>'"."""
     from transformers import AutoConfig
     try:
         return AutoConfig.from_pretrained(checkpoint)
     except Exception as err:  # noqa: BLE001 (HF raises OSError, ValueError, ...)
         raise ConfigError(
-            f"cannot convert '{label}': could not read its HuggingFace config from '{checkpoint}': "
+            f"cannot {action} '{label}': could not read its HuggingFace config from '{checkpoint}': "
             f"{_one_line(err)}; pass a save_pretrained folder (this machine may be offline)") from None
 
 
-def _check_config(config, label: str, seq_length: int) -> str:
+def check_config(config, label: str, seq_length: int, action: str = "convert") -> str:
     """Raises ConfigError for anything the Model Garden BERT encoder cannot express, or a bad ``seq_length``.
 
     Returns the Keras activation name for the feed-forward layers.
     """
     def unsupported(what: str, why: str = _SUPPORTED):
-        raise ConfigError(f"cannot convert '{label}': {what} is not supported ({why})")
+        raise ConfigError(f"cannot {action} '{label}': {what} is not supported ({why})")
 
     model_type = getattr(config, "model_type", None)
     if model_type != "bert":
         unsupported(f"model type '{model_type}'")
     act = getattr(config, "hidden_act", "gelu")
-    if not isinstance(act, str) or act not in _ACTIVATIONS:
+    if not isinstance(act, str) or act not in HF_ACTIVATIONS:
         unsupported(f"activation '{act}'", "use gelu, gelu_new or relu")
     pos = getattr(config, "position_embedding_type", "absolute")
     if pos != "absolute":
@@ -118,7 +112,7 @@ def _check_config(config, label: str, seq_length: int) -> str:
     if not isinstance(seq_length, int) or not 2 <= seq_length <= config.max_position_embeddings:
         raise ConfigError(f"seq_length must be an integer from 2 to {config.max_position_embeddings} "
                           f"(the checkpoint's positions), got {seq_length!r}")
-    return _ACTIVATIONS[act]
+    return HF_ACTIVATIONS[act]
 
 
 def _load_tokenizer(checkpoint: str, label: str):
@@ -359,11 +353,11 @@ def convert_checkpoint(hf_checkpoint: str, out_dir: str | os.PathLike, seq_lengt
     out_dir = _check_out_dir(out_dir, overwrite)
     checkpoint, spec_tokenizer = _resolve_source(hf_checkpoint)
     tokenizer_source = tokenizer or spec_tokenizer or checkpoint
-    config = _load_config(checkpoint, label)
-    activation = _check_config(config, label, seq_length)
+    config = load_config(checkpoint, label)
+    activation = check_config(config, label, seq_length)
     _quiet_transformers()
     hf_tokenizer = _load_tokenizer(tokenizer_source, label)
-    hf_model, missing = _load_hf_model(checkpoint, label)
+    hf_model, missing = load_hf_model(checkpoint, label)
 
     with atomic_dir(out_dir) as tmp:
         vocab, copied = _write_hub_folders(tmp, config, activation, hf_model, hf_tokenizer, seq_length, label)
@@ -409,14 +403,14 @@ def _check_out_dir(out_dir, overwrite: bool) -> Path:
     return out_dir
 
 
-def _load_hf_model(checkpoint: str, label: str):
+def load_hf_model(checkpoint: str, label: str, action: str = "convert"):
     """The TF BERT model and the names of weights the checkpoint lacks."""
     from transformers import TFBertModel
 
     try:
         hf_model, loading_info = TFBertModel.from_pretrained(checkpoint, output_loading_info=True)
     except Exception as err:  # noqa: BLE001
-        raise ConfigError(f"cannot convert '{label}': could not load its weights from "
+        raise ConfigError(f"cannot {action} '{label}': could not load its weights from "
                           f"'{checkpoint}': {_one_line(err)}") from None
     missing = sorted(loading_info.get("missing_keys", []) or [])
     if missing:

@@ -54,7 +54,7 @@ CONFIG_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_
 def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_length: int,
                   dropout: float | None) -> Start:
     """Check the choice of encoder (one-line errors) and say where it starts."""
-    from tfbert.scratch import bert_config, parse_size
+    from tfbert.scratch import bert_config, parse_size, vocab_size
 
     scratch = _scratch_handle(model)
     if scratch is not None:  # scratch:SIZE@DIR, or a registry entry made of one: a new encoder
@@ -65,7 +65,7 @@ def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_le
         if not (vocab and size):
             raise ConfigError("pass --vocab DIR and --size L-n_H-m to pretrain a new encoder, or --model NAME "
                               "to continue pretraining an existing one")
-        config = bert_config(size, _vocab_size(vocab), 0.1 if dropout is None else dropout)
+        config = bert_config(size, vocab_size(str(Path(vocab).expanduser())), 0.1 if dropout is None else dropout)
         start = Start(config, str(vocab), "scratch", f"random {parse_size(size).name}")
     elif size:
         raise ConfigError("--size builds a new encoder; drop it when continuing from --model")
@@ -74,7 +74,7 @@ def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_le
     else:
         start = _huggingface(model, dropout)
     if vocab and start.kind != "scratch":
-        given = _vocab_size(vocab)
+        given = vocab_size(str(Path(vocab).expanduser()))
         if given != start.config["vocab_size"]:
             raise ConfigError(f"the vocabulary {vocab} has {given} tokens but {model}'s word embeddings have "
                               f"{start.config['vocab_size']} rows; continued pretraining uses the model's own "
@@ -103,16 +103,6 @@ def _scratch_handle(model: str | None):
     return scratch.parse_handle(encoder) if scratch.is_handle(encoder) else None
 
 
-def _vocab_size(vocab: str) -> int:
-    from tfbert.tokenizers.wordpiece import load_vocab
-
-    path = Path(vocab).expanduser()
-    if not (path / "vocab.txt").is_file():
-        raise ConfigError(f"--vocab {vocab} is not a tokenizer folder (no vocab.txt in it); pass a folder "
-                          f"written by tfbert vocab or BertTokenizerFast.save_pretrained")
-    return len(load_vocab(str(path / "vocab.txt")))
-
-
 def _earlier_run(folder: Path, dropout: float | None) -> Start:
     summary = read_json(folder / SUMMARY) or {}
     config = dict(summary["encoder_config"])
@@ -135,8 +125,8 @@ def _huggingface(model: str, dropout: float | None) -> Start:
         raise ConfigError(f"'{model}' is a {spec.backend} entry; continued pretraining needs a HuggingFace BERT "
                           f"entry (or hf:FOLDER) or the folder of an earlier tfbert pretrain run")
     path = spec.encoder_path
-    hf = convert._load_config(path, model)
-    convert._check_config(hf, model, 2)
+    hf = convert.load_config(path, model, action="pretrain from")
+    convert.check_config(hf, model, 2, action="pretrain from")
     config = {k: getattr(hf, k) for k in CONFIG_KEYS}
     if dropout is not None:
         config.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
@@ -150,13 +140,19 @@ def build_network(start: Start, seed: int):
     return scratch.build_network(start.config, seed)
 
 
-def build_pretrainer(network):
-    """``BertPretrainerV2`` (encoder + MLM head tied to its word embeddings), built."""
-    from official.modeling import tf_utils
+def build_pretrainer(network, hidden_act: str = "gelu"):
+    """``BertPretrainerV2`` (encoder + MLM head tied to its word embeddings), built.
+
+    The head's transform uses the encoder's activation, as HF's ``TFBertForMaskedLM``
+    does (Model Garden's "gelu" would be the tanh approximation), so a copied HF head
+    predicts what it predicted there.
+    """
     from official.nlp.modeling import models
 
+    from tfbert.scratch import HF_ACTIVATIONS, keras_activation
+
     pretrainer = models.BertPretrainerV2(
-        encoder_network=network, mlm_activation=tf_utils.get_activation("gelu"),
+        encoder_network=network, mlm_activation=keras_activation(HF_ACTIVATIONS[hidden_act]),
         mlm_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="bert")
     ids = tf.zeros((1, 4), tf.int32)
     pretrainer(dict(input_word_ids=ids, input_mask=tf.ones_like(ids), input_type_ids=ids,
@@ -173,7 +169,7 @@ def fill_weights(start: Start, pretrainer) -> str:
         return f"encoder and MLM head: {start.checkpoint}"
     from tfbert import convert
 
-    hf_model, _ = convert._load_hf_model(start.hf_path, start.source)
+    hf_model, _ = convert.load_hf_model(start.hf_path, start.source, action="pretrain from")
     copied = convert.copy_weights(hf_model, pretrainer.encoder_network)
     head = _copy_hf_head(start.hf_path, pretrainer)
     return (f"encoder: {start.source} ({copied} tensors copied); MLM head: "

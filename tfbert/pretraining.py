@@ -178,7 +178,8 @@ class _State:
         from tfbert.pretrain_model import build_network, build_pretrainer, fill_weights
 
         self = cls()
-        self.pretrainer = build_pretrainer(build_network(parts.start, settings.seed))
+        self.pretrainer = build_pretrainer(build_network(parts.start, settings.seed),
+                                           parts.start.config["hidden_act"])
         self.loaded = fill_weights(parts.start, self.pretrainer)
         self.optimizer = create_optimizer(settings.learning_rate, parts.total_steps, settings.warmup_ratio,
                                           settings.warmup_steps, weight_decay=settings.weight_decay)

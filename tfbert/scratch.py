@@ -64,21 +64,36 @@ def bert_config(size: EncoderSize | str, vocab_size: int, dropout: float = 0.1) 
                 hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, initializer_range=0.02)
 
 
+# HF ``hidden_act`` -> the activation name tfbert builds with. HF "gelu" is the exact
+# (erf) GELU; Model Garden's default is the tanh approximation, so it is always passed.
+HF_ACTIVATIONS = {
+    "gelu": "gelu",  # tf_keras gelu(approximate=False)
+    "gelu_new": "approx_gelu",
+    "gelu_pytorch_tanh": "approx_gelu",
+    "relu": "relu",
+}
+
+
+def keras_activation(name: str):
+    """The Keras activation for a value of HF_ACTIVATIONS ("approx_gelu": Model Garden's tanh GELU)."""
+    from official.modeling import activations as mg_activations
+
+    return mg_activations.gelu if name == "approx_gelu" else name
+
+
 def network_from_config(config, activation: str = "gelu"):
     """A Model Garden ``BertEncoderV2`` with ``config``'s sizes (an HF ``BertConfig`` or a namespace of its
     fields), random weights, built."""
     import tensorflow as tf
     import tf_keras as keras
-    from official.modeling import activations as mg_activations
     from official.nlp.modeling import networks
 
-    act = mg_activations.gelu if activation == "approx_gelu" else activation
     network = networks.BertEncoderV2(
         vocab_size=config.vocab_size, hidden_size=config.hidden_size,
         num_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
         max_sequence_length=config.max_position_embeddings,
         type_vocab_size=config.type_vocab_size, inner_dim=config.intermediate_size,
-        inner_activation=act,
+        inner_activation=keras_activation(activation),
         output_dropout=config.hidden_dropout_prob,
         attention_dropout=config.attention_probs_dropout_prob,
         initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
@@ -101,8 +116,7 @@ def build_network(config: dict, seed: int = 0):
 
     keras.utils.set_random_seed(seed)
     config = types.SimpleNamespace(**config)
-    activation = "approx_gelu" if config.hidden_act == "gelu_new" else config.hidden_act
-    return network_from_config(config, activation)
+    return network_from_config(config, HF_ACTIVATIONS[config.hidden_act])
 
 
 # ------------------------------------------------------------------ handles
@@ -170,6 +184,14 @@ def check_vocab_dir(folder: str) -> None:
     if not ((path / "tokenizer_config.json").is_file() or (path / "tokenizer.json").is_file()):
         raise ConfigError(f"vocabulary folder {folder} has no tokenizer_config.json or tokenizer.json (the "
                           f"lower-casing settings); {fix}, or save a BertTokenizerFast there")
+
+
+def vocab_size(folder: str) -> int:
+    """The number of tokens in the vocabulary folder ``folder`` (checked as check_vocab_dir does)."""
+    from tfbert.tokenizers.wordpiece import load_vocab
+
+    check_vocab_dir(folder)
+    return len(load_vocab(f"{folder}/vocab.txt"))
 
 
 def spec_fields(handle: str, base_dir: str | None = None) -> dict:

@@ -82,14 +82,18 @@ def toy_tags(n: int = 64, seed: int = 0):
 
 
 def make_tiny_hf_bert(folder: str | os.PathLike, hidden_size: int = 32, num_layers: int = 2,
-                      num_heads: int = 2, max_positions: int = 128, seed: int = 0, dropout: float = 0.1) -> str:
+                      num_heads: int = 2, max_positions: int = 128, seed: int = 0, dropout: float = 0.1,
+                      mlm_head: bool = False) -> str:
     """A random tiny BERT saved with ``save_pretrained`` (weights + tokenizer).
 
     ``dropout=0`` makes training deterministic across processes (TF's random
-    ops restart in each), for tests that compare runs bit for bit.
+    ops restart in each), for tests that compare runs bit for bit. ``mlm_head``
+    saves a ``TFBertForMaskedLM`` whose output bias and transform kernel are drawn
+    large (HF starts them at zero and 0.02), so a copy that drops the bias or
+    builds the head with another GELU predicts visibly otherwise.
     """
     import tensorflow as tf
-    from transformers import BertConfig, BertTokenizerFast, TFBertModel
+    from transformers import BertConfig, BertTokenizerFast, TFBertForMaskedLM, TFBertModel
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,8 +103,11 @@ def make_tiny_hf_bert(folder: str | os.PathLike, hidden_size: int = 32, num_laye
                         num_hidden_layers=num_layers, num_attention_heads=num_heads,
                         intermediate_size=hidden_size * 2, max_position_embeddings=max_positions,
                         hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    model = TFBertModel(config)
+    model = (TFBertForMaskedLM if mlm_head else TFBertModel)(config)
     model(model.dummy_inputs)
+    for weight in model.weights:
+        if mlm_head and weight.name.endswith(("predictions/bias:0", "transform/dense/kernel:0")):
+            weight.assign(tf.random.normal(weight.shape, stddev=0.5, seed=seed))
     model.save_pretrained(folder)
     BertTokenizerFast(vocab_file=vocab_file, do_lower_case=True,
                       model_max_length=max_positions).save_pretrained(folder)
