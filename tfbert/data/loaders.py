@@ -12,6 +12,7 @@ are kept. Loaders whose integer labels have known names put them in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import importlib.resources
@@ -89,48 +90,54 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def _read_delimited(path: Path, sep: str, quoting: int, what: str) -> pd.DataFrame:
-    """Reads CSV/TSV cells as strings; turns parser failures into DataErrors."""
+@contextlib.contextmanager
+def _read_errors(path: Path):
+    """Undecodable bytes and unreadable files while reading ``path``: one-line DataErrors."""
     try:
-        # dtype=str and no NA parsing: a review that reads "NA" or "123" must
-        # stay text. Labels are converted afterwards, knowing the column.
-        return pd.read_csv(
-            path,
-            sep=sep,
-            quoting=quoting,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            compression="infer",
-        )
-    except pd.errors.EmptyDataError as error:
-        raise DataError(f"{path} is empty; it needs a header line and data rows") from error
-    except pd.errors.ParserError as error:
-        message = str(error)
-        counts = _FIELD_COUNT.search(message)
-        if counts:
-            expected, line, saw = counts.groups()
-            separator = "tab" if sep == "\t" else "comma"
-            raise DataError(
-                f"line {line} of {path} has {saw} fields, the header has "
-                f"{expected}; fix that row (a {separator} inside a text must "
-                f"be quoted{'' if quoting == csv.QUOTE_MINIMAL else ' or removed'})"
-            ) from error
-        quote = _OPEN_QUOTE.search(message)
-        if quote:
-            raise DataError(
-                f"unclosed quote in {path} starting on line "
-                f"{int(quote.group(1)) + 1}; close the quote"
-                f"{', or read the TSV with quoting=none' if sep == chr(9) else ''}"
-            ) from error
-        first = printable(message.strip().splitlines()[0]) if message.strip() else "parse error"
-        raise DataError(f"cannot parse {path} as {what}: {first}; fix the file") from error
+        yield
     except UnicodeDecodeError as error:
         raise DataError(f"{path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from error
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(
-            f"cannot read {path} ({printable(error)}); check that it is a valid file"
-        ) from error
+        raise DataError(f"cannot read {path} ({printable(error)}); check that it is a valid file") from error
+
+
+def _read_delimited(path: Path, sep: str, quoting: int, what: str) -> pd.DataFrame:
+    """Reads CSV/TSV cells as strings; turns parser failures into DataErrors."""
+    with _read_errors(path):
+        try:
+            # dtype=str and no NA parsing: a review that reads "NA" or "123" must
+            # stay text. Labels are converted afterwards, knowing the column.
+            return pd.read_csv(
+                path,
+                sep=sep,
+                quoting=quoting,
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",
+                compression="infer",
+            )
+        except pd.errors.EmptyDataError as error:
+            raise DataError(f"{path} is empty; it needs a header line and data rows") from error
+        except pd.errors.ParserError as error:
+            message = str(error)
+            counts = _FIELD_COUNT.search(message)
+            if counts:
+                expected, line, saw = counts.groups()
+                separator = "tab" if sep == "\t" else "comma"
+                raise DataError(
+                    f"line {line} of {path} has {saw} fields, the header has "
+                    f"{expected}; fix that row (a {separator} inside a text must "
+                    f"be quoted{'' if quoting == csv.QUOTE_MINIMAL else ' or removed'})"
+                ) from error
+            quote = _OPEN_QUOTE.search(message)
+            if quote:
+                raise DataError(
+                    f"unclosed quote in {path} starting on line "
+                    f"{int(quote.group(1)) + 1}; close the quote"
+                    f"{', or read the TSV with quoting=none' if sep == chr(9) else ''}"
+                ) from error
+            first = printable(message.strip().splitlines()[0]) if message.strip() else "parse error"
+            raise DataError(f"cannot parse {path} as {what}: {first}; fix the file") from error
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
@@ -138,15 +145,8 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
     1-based line numbers."""
     records: list[dict[str, Any]] = []
     lines: list[int] = []
-    try:
-        with _open_text(path) as handle:
-            content = handle.read()
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from error
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(
-            f"cannot read {path} ({printable(error)}); check that it is a valid file"
-        ) from error
+    with _read_errors(path), _open_text(path) as handle:
+        content = handle.read()
 
     if content.lstrip().startswith("["):
         # A plain JSON array is accepted too, though JSONL is the format.
