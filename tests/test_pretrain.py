@@ -1,6 +1,7 @@
 """Masked-LM pretraining: masking statistics, loss, resume after a kill, the TF Hub export, errors."""
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -163,12 +164,35 @@ def test_resume_refuses_other_settings_and_a_missing_checkpoint(toy, whole):
     with pytest.raises(TfbertError, match="--mask-rate"):
         tfbert.pretrain([str(toy / "corpus.txt.gz")], whole[0], "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
                         resume=True, **{**TINY, "mask_rate": 0.2})
-    with pytest.raises(TfbertError, match="no checkpoint"):
-        tfbert.pretrain([str(toy / "corpus.txt.gz")], toy / "nothing", "x", vocab=str(toy / "vocab"), steps=5,
-                        resume=True, **TINY)
     with pytest.raises(TfbertError, match="--resume"):  # a finished run's folder is not overwritten
         tfbert.pretrain([str(toy / "corpus.txt.gz")], whole[0], "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
                         **TINY)
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over(toy, capsys):
+    for resume in (False, True):  # rerun as it was, or with --resume: both start from step 0
+        out = toy / f"early-{resume}"  # what a run killed before its first checkpoint leaves
+        (out / "checkpoints").mkdir(parents=True)
+        (out / "checkpoints" / "settings.json").write_text("{}", encoding="utf-8")
+        (out / "history.csv").write_text("step,loss\n5,99.0\n", encoding="utf-8")
+        summary = tfbert.pretrain([str(toy / "corpus.txt.gz")], out, "early", vocab=str(toy / "vocab"), steps=5,
+                                  resume=resume, **{**TINY, "verbose": 1})
+        history = pd.read_csv(out / "history.csv")
+        assert summary["steps"] == 5 and list(history["step"]) == [5] and history["loss"].iloc[0] < 50
+    assert capsys.readouterr().out.count("stopped before its first checkpoint; starting it over") == 2
+
+
+def test_a_table_corpus_is_read_from_its_text_column(toy, tmp_path, capsys):
+    from tfbert.cli import main
+
+    texts, _ = toy_texts(96, seed=5)
+    pd.DataFrame({"id": range(len(texts)), "review": texts}).to_csv(tmp_path / "reviews.csv", index=False)
+    args = ["pretrain", str(tmp_path / "reviews.csv"), "--vocab", str(toy / "vocab"), "--name", "table",
+            "--size", "L-1_H-32_A-2", "--seq-length", "32", "--batch-size", "8", "--steps", "2", "--verbose", "0"]
+    assert main(args + ["--output", str(tmp_path / "a")]) == 2  # no "text" column: say which to pass
+    assert "review" in capsys.readouterr().err
+    assert main(args + ["--output", str(tmp_path / "b"), "--text-column", "review"]) == 0
+    assert json.loads((tmp_path / "b" / "pretrain.json").read_text())["corpus_texts"] == 96
 
 
 def test_the_export_loads_in_tf_hub_and_fine_tunes_from_its_registry_entry(toy, whole, tmp_path):
@@ -236,7 +260,15 @@ def test_bad_input_gets_one_line_errors(toy, tiny_hf_dir):
     from transformers import BertTokenizerFast
     BertTokenizerFast(vocab_file=write_vocab(toy / "v2.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]),
                       do_lower_case=True).save_pretrained(str(other_vocab))
+    (toy / "not_a_run").mkdir(exist_ok=True)
+    (toy / "not_a_run" / "pretrain.json").write_text("{}", encoding="utf-8")
+    (toy / "empty_vocab").mkdir(exist_ok=True)
+    (toy / "empty_vocab" / "vocab.txt").write_text("", encoding="utf-8")
+    (toy / "empty_vocab" / "tokenizer_config.json").write_text("{}", encoding="utf-8")
     cases = [
+        (dict(corpus=corpus, vocab=vocab, seq_length=2), "no room for text between"),
+        (dict(corpus=corpus, model=str(toy / "not_a_run"), size=None), "has no encoder_config"),
+        (dict(corpus=corpus, vocab=str(toy / "empty_vocab")), "empty vocab.txt"),
         (dict(corpus=str(toy / "empty.txt"), vocab=vocab), "no text"),
         (dict(corpus=str(toy / "tiny.txt"), vocab=vocab), "fewer than one batch"),
         (dict(corpus=str(toy / "test.txt"), vocab=vocab), "test split"),

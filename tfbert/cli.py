@@ -348,6 +348,7 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--random-token-rate", type=float, default=0.1, help="share of picks replaced by a random token")
     p.add_argument("--whole-word-masking", action="store_true", help="pick whole words (all their ## pieces)")
     p.add_argument("--max-texts", type=_positive_int, help="read at most this many texts of the corpus")
+    p.add_argument("--text-column", default="text", metavar="NAME", help="text column of tables (default: text)")
     p.add_argument("--dropout", type=float, help="encoder dropout (default 0.1 new; the model's own when continuing)")
     p.add_argument("--save-every-steps", type=_positive_int, default=1000)
     p.add_argument("--keep-checkpoints", type=_positive_int, default=3)

@@ -81,7 +81,10 @@ def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_le
                               f"vocabulary: drop --vocab")
         start.tokenizer_dir = str(vocab)
     positions = start.config["max_position_embeddings"]
-    if not 2 < seq_length <= positions:
+    if seq_length <= 2:
+        raise ConfigError(f"--seq-length {seq_length} leaves no room for text between [CLS] and [SEP]; "
+                          f"pass a --seq-length from 3 to {positions}")
+    if seq_length > positions:
         raise ConfigError(f"--seq-length {seq_length} is beyond the encoder's position table ({positions} "
                           f"positions); pass a --seq-length from 3 to {positions}")
     return start
@@ -105,6 +108,9 @@ def _scratch_handle(model: str | None):
 
 def _earlier_run(folder: Path, dropout: float | None) -> Start:
     summary = read_json(folder / SUMMARY) or {}
+    if not isinstance(summary.get("encoder_config"), dict):
+        raise ConfigError(f"{folder / SUMMARY} has no encoder_config (not written by tfbert pretrain, or "
+                          f"damaged); pass the --output folder of a finished tfbert pretrain run as --model")
     config = dict(summary["encoder_config"])
     if dropout is not None:
         config.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)

@@ -53,6 +53,7 @@ class PretrainSettings:
     random_token_rate: float = 0.1
     whole_word_masking: bool = False
     max_texts: int | None = None
+    text_column: str = "text"
     dropout: float | None = None
     save_every_steps: int = 1000
     keep_checkpoints: int = 3
@@ -105,19 +106,24 @@ def run(settings: PretrainSettings) -> dict:
 
 
 def _check_output(out_dir: Path, settings: PretrainSettings) -> None:
+    import shutil
+
+    import tensorflow as tf
+
     from tfbert.files import read_json
 
     ckpt_dir = out_dir / "checkpoints"
-    has_run = any((out_dir / f).exists() for f in ("checkpoints", "history.csv", "pretrain.json"))
-    if not settings.resume:
-        if has_run:
-            raise ConfigError(f"{out_dir} already holds a pretraining run; pass --resume to continue it, "
-                              f"or choose another --output")
+    if not (out_dir / "pretrain.json").exists() and not tf.train.latest_checkpoint(str(ckpt_dir)):
+        # Nothing finished and no checkpoint (a run killed before its first one, or none):
+        # nothing to keep or resume, so the run starts from step 0, with or without --resume.
+        if (out_dir / "history.csv").exists():
+            _say(settings, f"{out_dir} holds a run stopped before its first checkpoint; starting it over")
+            shutil.rmtree(out_dir / "logs", ignore_errors=True)  # its TensorBoard curves
+        settings.resume = False
         return
-    import tensorflow as tf
-
-    if not tf.train.latest_checkpoint(str(ckpt_dir)):
-        raise ConfigError(f"--resume: no checkpoint in {ckpt_dir} to resume; run without --resume to start")
+    if not settings.resume:
+        raise ConfigError(f"{out_dir} already holds a pretraining run; pass --resume to continue it, "
+                          f"or choose another --output")
     saved = read_json(ckpt_dir / "settings.json") or {}
     differ = [k for k, v in settings.identity().items() if k in saved and saved[k] != v]
     if differ:
@@ -157,7 +163,8 @@ def _prepare(settings: PretrainSettings, out_dir: Path) -> _Parts:
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = WordPieceTokenizer.from_hf(save_tokenizer(start.tokenizer_dir, out_dir))
     masker = Masker(tokenizer, options, max_selections=settings.seq_length)
-    corpus = tokenize_corpus(settings.corpus, tokenizer, settings.seq_length, settings.max_texts)
+    corpus = tokenize_corpus(settings.corpus, tokenizer, settings.seq_length, settings.max_texts,
+                             settings.text_column)
     check_corpus(corpus, settings.batch_size, settings.corpus)
     batches = PretrainBatches(corpus, tokenizer, masker, settings.batch_size, settings.seed)
     total = settings.steps or max(1, math.ceil(settings.epochs * batches.steps_per_epoch))

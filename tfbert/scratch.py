@@ -57,7 +57,8 @@ def bert_config(size: EncoderSize | str, vocab_size: int, dropout: float = 0.1) 
     if isinstance(size, str):
         size = parse_size(size)
     if vocab_size < 1:
-        raise ConfigError(f"vocab_size must be positive, got {vocab_size}")
+        raise ConfigError(f"a vocabulary of {vocab_size} tokens: its vocab.txt is empty; make one with "
+                          f"'tfbert vocab CORPUS --output DIR'")
     return dict(vocab_size=int(vocab_size), hidden_size=size.hidden, num_hidden_layers=size.layers,
                 num_attention_heads=size.heads, intermediate_size=size.intermediate,
                 max_position_embeddings=size.max_seq_length, type_vocab_size=2, hidden_act="gelu",
@@ -191,7 +192,11 @@ def vocab_size(folder: str) -> int:
     from tfbert.tokenizers.wordpiece import load_vocab
 
     check_vocab_dir(folder)
-    return len(load_vocab(f"{folder}/vocab.txt"))
+    size = len(load_vocab(f"{folder}/vocab.txt"))
+    if not size:
+        raise ConfigError(f"vocabulary folder {folder} has an empty vocab.txt; make one with "
+                          f"'tfbert vocab CORPUS --output {folder} --overwrite'")
+    return size
 
 
 def spec_fields(handle: str, base_dir: str | None = None) -> dict:

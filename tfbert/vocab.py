@@ -198,7 +198,8 @@ def _train(texts: Iterable[str], settings: dict):
         raise ConfigError(_size_message(settings, len(vocab), "the corpus needs"))
     if vocab[:len(settings["special_tokens"])] != list(settings["special_tokens"]):
         raise ConfigError(f"the special tokens did not get the first ids (got {vocab[:5]}); "
-                          f"a corpus token may collide with one of {list(settings['special_tokens'])}")
+                          f"a corpus token may collide with one of {list(settings['special_tokens'])}: "
+                          f"pass --special-tokens that do not occur in the text")
     return vocab
 
 
@@ -217,7 +218,8 @@ def _write_tokenizer_files(folder: Path, vocab: list, settings: dict) -> None:
         tokenize_chinese_chars=True, model_max_length=512, additional_special_tokens=extra, **roles)
     tokenizer.save_pretrained(str(folder))
     if (folder / "vocab.txt").read_text(encoding="utf-8").splitlines() != vocab:
-        raise ConfigError(f"the tokenizer files in {folder} do not keep the learnt vocabulary's ids")
+        raise ConfigError(f"the tokenizer files in {folder} do not keep the learnt vocabulary's ids (this "
+                          f"transformers version writes vocab.txt its own way); install transformers==4.53.3")
 
 
 def _percentile(values: list, share: float) -> float:
