@@ -123,7 +123,7 @@ def main(argv=None) -> None:
     ap.add_argument("--learning-rate", type=float, default=1e-4)
     ap.add_argument("--minilm-learning-rate", type=float, default=5e-5)
     ap.add_argument("--max-train-examples", type=int, default=None)
-    ap.add_argument("--ways", default="pretrained,scratch", help=f"comma-separated, of {', '.join(WAYS)}")
+    ap.add_argument("--ways", default="pretrained,scratch,minilm", help=f"comma-separated, of {', '.join(WAYS)}")
     ap.add_argument("--stem", default="nsmc_own_encoder")
     args = ap.parse_args(argv)
 
