@@ -1,7 +1,6 @@
 """Masked-LM pretraining: masking statistics, loss, resume after a kill, the TF Hub export, errors."""
 
 import gzip
-import json
 import os
 import subprocess
 import sys
@@ -170,29 +169,32 @@ def test_resume_refuses_other_settings_and_a_missing_checkpoint(toy, whole):
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_over(toy, capsys):
-    for resume in (False, True):  # rerun as it was, or with --resume: both start from step 0
-        out = toy / f"early-{resume}"  # what a run killed before its first checkpoint leaves
-        (out / "checkpoints").mkdir(parents=True)
-        (out / "checkpoints" / "settings.json").write_text("{}", encoding="utf-8")
-        (out / "history.csv").write_text("step,loss\n5,99.0\n", encoding="utf-8")
-        summary = tfbert.pretrain([str(toy / "corpus.txt.gz")], out, "early", vocab=str(toy / "vocab"), steps=5,
-                                  resume=resume, **{**TINY, "verbose": 1})
-        history = pd.read_csv(out / "history.csv")
-        assert summary["steps"] == 5 and list(history["step"]) == [5] and history["loss"].iloc[0] < 50
-    assert capsys.readouterr().out.count("stopped before its first checkpoint; starting it over") == 2
+    out = toy / "early"  # what a run killed before its first checkpoint leaves
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "settings.json").write_text("{}", encoding="utf-8")
+    (out / "history.csv").write_text("step,loss\n5,99.0\n", encoding="utf-8")
+    # --resume (or the same command again: the same branch) starts from step 0
+    summary = tfbert.pretrain([str(toy / "corpus.txt.gz")], out, "early", vocab=str(toy / "vocab"), steps=5,
+                              resume=True, **{**TINY, "verbose": 1})
+    history = pd.read_csv(out / "history.csv")
+    assert summary["steps"] == 5 and list(history["step"]) == [5] and history["loss"].iloc[0] < 50
+    assert "stopped before its first checkpoint; starting it over" in capsys.readouterr().out
 
 
 def test_a_table_corpus_is_read_from_its_text_column(toy, tmp_path, capsys):
     from tfbert.cli import main
+    from tfbert.pretrain_data import tokenize_corpus
 
     texts, _ = toy_texts(96, seed=5)
     pd.DataFrame({"id": range(len(texts)), "review": texts}).to_csv(tmp_path / "reviews.csv", index=False)
-    args = ["pretrain", str(tmp_path / "reviews.csv"), "--vocab", str(toy / "vocab"), "--name", "table",
-            "--size", "L-1_H-32_A-2", "--seq-length", "32", "--batch-size", "8", "--steps", "2", "--verbose", "0"]
-    assert main(args + ["--output", str(tmp_path / "a")]) == 2  # no "text" column: say which to pass
+    corpus = tokenize_corpus([str(tmp_path / "reviews.csv")], _tokenizer(toy), 32, text_column="review")
+    assert corpus.rows == 96
+    args = ["pretrain", str(tmp_path / "reviews.csv"), "--vocab", str(toy / "vocab"), "--name", "table", "--size",
+            "L-1_H-32_A-2", "--steps", "2", "--output", str(tmp_path / "a"), "--verbose", "0"]
+    assert main(args) == 2  # no "text" column: the error names the columns there are
     assert "review" in capsys.readouterr().err
-    assert main(args + ["--output", str(tmp_path / "b"), "--text-column", "review"]) == 0
-    assert json.loads((tmp_path / "b" / "pretrain.json").read_text())["corpus_texts"] == 96
+    assert main(args + ["--text-column", "nope"]) == 2  # the flag reaches the reader
+    assert "nope" in capsys.readouterr().err
 
 
 def test_the_export_loads_in_tf_hub_and_fine_tunes_from_its_registry_entry(toy, whole, tmp_path):
