@@ -163,6 +163,12 @@ def test_resume_refuses_other_settings_and_a_missing_checkpoint(toy, whole):
     with pytest.raises(TfbertError, match="--mask-rate"):
         tfbert.pretrain([str(toy / "corpus.txt.gz")], whole[0], "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
                         resume=True, **{**TINY, "mask_rate": 0.2})
+    gone = toy / "gone"  # a finished run whose checkpoints were deleted
+    gone.mkdir()
+    (gone / "pretrain.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(TfbertError, match="checkpoints are gone"):
+        tfbert.pretrain([str(toy / "corpus.txt.gz")], gone, "x", vocab=str(toy / "vocab"), steps=5, resume=True,
+                        **TINY)
     with pytest.raises(TfbertError, match="--resume"):  # a finished run's folder is not overwritten
         tfbert.pretrain([str(toy / "corpus.txt.gz")], whole[0], "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
                         **TINY)

@@ -124,6 +124,9 @@ def _check_output(out_dir: Path, settings: PretrainSettings) -> None:
     if not settings.resume:
         raise ConfigError(f"{out_dir} already holds a pretraining run; pass --resume to continue it, "
                           f"or choose another --output")
+    if not tf.train.latest_checkpoint(str(ckpt_dir)):
+        raise ConfigError(f"--resume: {out_dir} holds a finished run whose checkpoints are gone; nothing to "
+                          f"resume: choose another --output")
     saved = read_json(ckpt_dir / "settings.json") or {}
     differ = [k for k, v in settings.identity().items() if k in saved and saved[k] != v]
     if differ:
