@@ -65,7 +65,7 @@ def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_le
         if not (vocab and size):
             raise ConfigError("pass --vocab DIR and --size L-n_H-m to pretrain a new encoder, or --model NAME "
                               "to continue pretraining an existing one")
-        config = bert_config(size, vocab_size(str(Path(vocab).expanduser())), 0.1 if dropout is None else dropout)
+        config = bert_config(size, vocab_size(vocab), 0.1 if dropout is None else dropout)
         start = Start(config, str(vocab), "scratch", f"random {parse_size(size).name}")
     elif size:
         raise ConfigError("--size builds a new encoder; drop it when continuing from --model")
@@ -74,7 +74,7 @@ def resolve_start(model: str | None, vocab: str | None, size: str | None, seq_le
     else:
         start = _huggingface(model, dropout)
     if vocab and start.kind != "scratch":
-        given = vocab_size(str(Path(vocab).expanduser()))
+        given = vocab_size(vocab)
         if given != start.config["vocab_size"]:
             raise ConfigError(f"the vocabulary {vocab} has {given} tokens but {model}'s word embeddings have "
                               f"{start.config['vocab_size']} rows; continued pretraining uses the model's own "

@@ -189,8 +189,11 @@ def check_vocab_dir(folder: str) -> None:
 
 def vocab_size(folder: str) -> int:
     """The number of tokens in the vocabulary folder ``folder`` (checked as check_vocab_dir does)."""
+    import os
+
     from tfbert.tokenizers.wordpiece import load_vocab
 
+    folder = os.path.expanduser(str(folder))
     check_vocab_dir(folder)
     size = len(load_vocab(f"{folder}/vocab.txt"))
     if not size:
