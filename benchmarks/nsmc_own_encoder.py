@@ -12,8 +12,10 @@ epoch on a validation split of train (10%, stratified):
 Stages write under --work (default runs/nsmc_own_encoder) and are skipped or resumed when
 rerun: the vocabulary (tfbert vocab), pretraining (tfbert pretrain, checkpoints every
 --save-every-steps, --resume), fine-tuning runs (tfbert train's own checkpoints). Each
-stage's wall time is recorded; the pipeline time of the target is vocab + pretrain +
-fine-tune of "pretrained". Results: benchmarks/results/nsmc_own_encoder.{json,md}.
+stage's wall time is recorded (pretraining resumed in a later session adds the training time
+logged up to its checkpoint: steps redone after a kill count once, the earlier start-up not at
+all); the pipeline time of the target is vocab + pretrain + fine-tune of "pretrained".
+Results: benchmarks/results/nsmc_own_encoder.{json,md}.
 """
 
 from __future__ import annotations
@@ -41,9 +43,22 @@ def _timed(stages: dict, name: str, fn):
         return stages[name].get("result")
     start = time.time()
     result = fn()
-    seconds = stages.get(name, {}).get("seconds", 0.0) + time.time() - start
+    # A stage resumed in a later session adds the training time its checkpoint carried over
+    # (work lost after the last checkpoint is redone, so it is not counted twice).
+    seconds = time.time() - start + (result or {}).get("earlier_sessions_s", 0.0)
     stages[name] = {"done": True, "seconds": round(seconds, 1), "result": result}
     return result
+
+
+def _checkpointed_seconds(out: Path) -> float:
+    """Training seconds logged up to the pretraining run's latest checkpoint (0 for a fresh run)."""
+    import csv
+
+    steps = [int(p.stem.split("-")[1]) for p in (out / "checkpoints").glob("ckpt-*.index")]
+    if not steps or not (out / "history.csv").is_file():
+        return 0.0
+    with open(out / "history.csv", newline="", encoding="utf-8") as handle:
+        return sum(float(r["seconds"]) for r in csv.DictReader(handle) if int(r["step"]) <= max(steps))
 
 
 def learn(args, work: Path):
@@ -60,6 +75,7 @@ def pretrain(args, work: Path):
 
     out = work / "pretrain"
     resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt-*"))
+    earlier = _checkpointed_seconds(out) if resume else 0.0
     summary = tfbert.pretrain([str(NSMC / "unlabeled_reviews.txt.gz")], out, args.name, vocab=str(work / "vocab"),
                               size=args.size, seq_length=args.seq_length, batch_size=args.pretrain_batch_size,
                               steps=args.pretrain_steps, learning_rate=args.pretrain_learning_rate,
@@ -67,7 +83,7 @@ def pretrain(args, work: Path):
                               log_every_steps=100, resume=resume, max_texts=args.max_texts)
     keep = ("steps", "corpus_texts", "corpus_tokens", "tokens_seen", "train_seconds", "first_loss", "final_loss",
             "final_mlm_accuracy", "peak_rss_mb")
-    return {k: summary[k] for k in keep}
+    return {**{k: summary[k] for k in keep}, "earlier_sessions_s": round(earlier, 1)}
 
 
 def fine_tune(args, work: Path, way: str):
