@@ -10,8 +10,8 @@
   jamo), so it runs without lower-casing here; the report says so.
 
 ``bert_vocab_from_dataset`` searches for a count threshold that gives about ``--size`` tokens
-and may land well below it (2463 for 4000 in a --quick smoke run), so compare at the sizes
-reported, not the size asked.
+and may land well below it (2463 for 4000 in a --quick smoke run); when it does, ``tokenizers``
+learns a second vocabulary of the size it landed on, so the two are also compared at one size.
 
 Both learn from the first ``--texts`` lines of the corpus and are scored on its last
 ``--held-out`` lines (never learnt from), each with its own tokenizer: wall time of learning,
@@ -38,6 +38,11 @@ from machine import machine_info, write_report  # noqa: E402
 
 CORPUS = HERE.parent.parent / "shared" / "data" / "nsmc" / "unlabeled_reviews.txt.gz"
 RESERVED = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# Its defaults keep only the 1,000 most frequent characters (Korean uses a few thousand syllables:
+# the rest become [UNK]) and never go below a count of 10 in the threshold search (a small
+# vocabulary on a small corpus): set as `tfbert vocab` runs `tokenizers` (every character, merges
+# seen at least twice).
+TF_TEXT_LEARN = dict(max_unique_chars=100_000, lower_thresh=2)
 
 
 def split_corpus(path: Path, texts: int, held_out: int) -> tuple[list, list]:
@@ -75,7 +80,8 @@ def learn_tensorflow_text(texts: list, size: int, out: Path):
     params = dict(lower_case=False)
     dataset = tf.data.Dataset.from_tensor_slices(texts).batch(1000).prefetch(2)
     start = time.perf_counter()
-    vocab = bert_vocab_from_dataset(dataset, vocab_size=size, reserved_tokens=RESERVED, bert_tokenizer_params=params)
+    vocab = bert_vocab_from_dataset(dataset, vocab_size=size, reserved_tokens=RESERVED, bert_tokenizer_params=params,
+                                    learn_params=TF_TEXT_LEARN)
     seconds = time.perf_counter() - start
     (out / "tensorflow_text_vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = tf_text.BertTokenizer(str(out / "tensorflow_text_vocab.txt"), **params)
@@ -129,10 +135,15 @@ def main(argv=None) -> None:
             seconds, tokenize, unk, vocab_size = trainer(learn, args.size, Path(tmp))
             results[name] = {"seconds": seconds, "vocab_size": vocab_size, **score(tokenize, unk, held)}
             print(f"{name}: {seconds:.1f}s, {vocab_size} tokens", flush=True)
+        landed = results["tensorflow_text"]["vocab_size"]
+        if landed != results["tokenizers"]["vocab_size"]:  # compare at one size too
+            seconds, tokenize, unk, vocab_size = learn_tokenizers(learn, landed, Path(tmp))
+            results[f"tokenizers at {landed}"] = {"seconds": seconds, "vocab_size": vocab_size,
+                                                  **score(tokenize, unk, held)}
     report = {"setup": {"corpus": str(args.corpus), "texts": len(learn), "held_out": len(held), "size": args.size,
                         "note": "tokenizers: lower-cased, accents kept (Hangul whole); tensorflow_text: not "
-                                "lower-cased (its lower_case=True applies NFD, which splits Hangul into jamo). "
-                                "Each scored with its own tokenizer. tokenizers' time includes writing the "
+                                "lower-cased (its lower_case=True applies NFD, which splits Hangul into jamo), "
+                                f"learn_params {TF_TEXT_LEARN}. Each scored with its own tokenizer. tokenizers' time includes writing the "
                                 "folder and its corpus statistics."},
               "machine": machine, "trainers": results}
     write_report(args.out, "vocab_trainers_quick" if args.quick else "vocab_trainers", report, markdown(report))
