@@ -35,7 +35,8 @@ def corpus(tmp_path_factory):
 def learnt(corpus, tmp_path_factory):
     """Vocabularies learnt with each normalisation: name -> (folder, report)."""
     root = tmp_path_factory.mktemp("vocabs")
-    settings = {"strip": dict(lowercase=True), "nostrip": dict(lowercase=True, strip_accents=False),
+    # "nostrip" by default: a Korean corpus keeps its accents (Hangul syllables) unless told otherwise
+    settings = {"strip": dict(lowercase=True, strip_accents=True), "nostrip": dict(lowercase=True),
                 "cased": dict(lowercase=False)}
     return {name: (root / name, tfbert.learn_vocab(str(corpus), root / name, size=400, verbose=False, **kw))
             for name, kw in settings.items()}
@@ -74,10 +75,16 @@ def test_korean_syllables_survive_without_stripping_and_the_warning_fires(learnt
     assert len(syllables(nostrip)) > 30 and not jamo(nostrip)
     assert jamo(strip) and not syllables(strip)
     assert learnt["strip"][1].warnings and not learnt["nostrip"][1].warnings and not learnt["cased"][1].warnings
-    report = tfbert.learn_vocab(str(corpus), work / "v", size=300, verbose=False)
+    assert learnt["nostrip"][1].settings["strip_accents"] is False
+    report = tfbert.learn_vocab(str(corpus), work / "v", size=300, strip_accents=True, verbose=False)
     err = capsys.readouterr().err
     assert "breaks every Hangul syllable into 2-3 jamo" in err and "--no-strip-accents" in err
     assert err.count("\n") == 1 and report.warnings
+    english = work / "english.txt"  # no Hangul: HuggingFace's rule, lower-casing strips accents
+    english.write_text("\n".join(toy_texts(120, seed=5)[0] + ["Café naïve résumé"] * 3) + "\n", encoding="utf-8")
+    assert tfbert.learn_vocab(str(english), work / "en", size=300, verbose=False).settings["strip_accents"] is True
+    tfbert.learn_vocab(str(corpus), work / "ko", size=300, verbose=True)
+    assert "Korean corpus (Hangul in the texts sampled): accents are kept" in capsys.readouterr().out
 
 
 def test_gz_corpus_and_max_texts(corpus, work):

@@ -304,8 +304,8 @@ def _add_vocab(sub) -> None:
     p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=True,
                    help="lower-case the text (default: yes)")
     p.add_argument("--strip-accents", action=argparse.BooleanOptionalAction, default=None,
-                   help="drop accents (default: as --lowercase, like HuggingFace); for Korean pass "
-                        "--no-strip-accents: stripping splits Hangul syllables into jamo")
+                   help="drop accents (default: as --lowercase, like HuggingFace, but kept on a Korean "
+                        "corpus: stripping splits Hangul syllables into jamo)")
     p.add_argument("--special-tokens", nargs="+", default=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
                    metavar="TOKEN", help="the first ids, in order (default: [PAD] [UNK] [CLS] [SEP] [MASK])")
     p.add_argument("--max-texts", type=_positive_int, default=None, help="read at most this many texts")

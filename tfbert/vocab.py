@@ -124,6 +124,17 @@ def hangul_warning(counts: dict, strip: bool) -> str | None:
             f"whole, as HuggingFace does with strip_accents=False)")
 
 
+def _default_strip(lowercase: bool, counts: dict, verbose: bool) -> bool:
+    """HuggingFace's rule (strip accents when lower-casing), except for a Korean corpus: its
+    syllables must stay whole (stripping is NFD, which splits each into jamo)."""
+    if lowercase and "ko" in _guess_langs(counts):
+        if verbose:
+            print("Korean corpus (Hangul in the texts sampled): accents are kept so Hangul syllables stay "
+                  "whole (pass --strip-accents to strip them)", flush=True)
+        return False
+    return bool(lowercase)
+
+
 def guess_langs(texts: Iterable[str]) -> list:
     """Language codes from the scripts in ``texts`` (Hangul -> ko, Latin -> en, each >= 5% of the letters)."""
     return _guess_langs(script_counts(texts))
@@ -252,8 +263,8 @@ def corpus_stats(folder, texts: Sequence[str], batch_size: int = 1024) -> dict:
 
 def _settings(size, lowercase, strip_accents, special_tokens, min_frequency, limit_alphabet) -> dict:
     return {"size": int(size), "lowercase": bool(lowercase),
-            # HF's default: strip accents when lower-casing.
-            "strip_accents": bool(lowercase) if strip_accents is None else bool(strip_accents),
+            # None: chosen once the corpus is sampled (_default_strip)
+            "strip_accents": None if strip_accents is None else bool(strip_accents),
             "special_tokens": [str(t) for t in special_tokens], "min_frequency": int(min_frequency),
             "limit_alphabet": None if limit_alphabet is None else int(limit_alphabet),
             "tokenize_chinese_chars": True, "clean_text": True, "continuing_subword_prefix": "##"}
@@ -270,7 +281,8 @@ def learn_vocab(sources, output_dir, size: int = 32000, lowercase: bool = True, 
             sets (``nsmc:PATH``, tables with ``text_column``), of which only the train split is read.
         size: target vocabulary size, special tokens included.
         lowercase / strip_accents: BERT normalisation; ``strip_accents`` None follows ``lowercase``
-            (as HuggingFace). For Korean pass ``strip_accents=False``: stripping splits syllables.
+            (as HuggingFace) except on a Korean corpus (Hangul >= 5% of the letters sampled), where
+            accents are kept: stripping splits Hangul syllables into jamo.
         special_tokens: the first ids, in order ([PAD]=0, [UNK]=1, ...).
         min_frequency: pairs seen fewer times are not merged.
         limit_alphabet: keep at most this many characters (None: all; a word with a character
@@ -288,6 +300,8 @@ def learn_vocab(sources, output_dir, size: int = 32000, lowercase: bool = True, 
     stream = iter_texts(sources, max_texts=max_texts, text_column=text_column)
     sample = list(itertools.islice(stream, SAMPLE_TEXTS))
     counts = script_counts(sample)
+    if settings["strip_accents"] is None:
+        settings["strip_accents"] = _default_strip(settings["lowercase"], counts, verbose)
     warnings = [w for w in [hangul_warning(counts, settings["strip_accents"])] if w]
     for warning in warnings:  # on stderr, so it shows even when the output is piped away
         print(f"WARNING: {warning}", file=sys.stderr, flush=True)
