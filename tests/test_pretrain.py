@@ -1,7 +1,9 @@
 """Masked-LM pretraining: masking statistics, loss, resume after a kill, the TF Hub export, errors."""
 
 import gzip
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -144,19 +146,26 @@ def _cli_args(toy, out, positional=False, **extra):
 
 def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(toy, whole):
     killed = toy / "killed"
-    proc = subprocess.run([sys.executable, "-c", _KILLED_RUN, *_cli_args(toy, killed)], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    # logged every 3 steps, so the checkpoint of step 10 falls between two log rows
+    proc = subprocess.run([sys.executable, "-c", _KILLED_RUN, *_cli_args(toy, killed, log_every_steps=3)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert tf.train.latest_checkpoint(str(killed / "checkpoints")).endswith("ckpt-10")
     assert pd.read_csv(killed / "history.csv")["step"].max() == 15
 
     from tfbert.cli import main
-    # the corpus given positionally this time: the same run settings, so --resume accepts them
-    assert main(_cli_args(toy, killed, positional=True) + ["--resume"]) == 0
+    # the corpus given positionally and by a relative path this time, logged every 5 steps: the
+    # same run settings, so --resume accepts them
+    args = _cli_args(toy, killed, positional=True)
+    args[1] = os.path.relpath(args[1])
+    assert main(args + ["--resume"]) == 0
     resumed, uninterrupted = pd.read_csv(killed / "history.csv"), pd.read_csv(whole[0] / "history.csv")
-    assert list(resumed["step"]) == list(uninterrupted["step"])  # rows after the checkpoint were redone once
-    np.testing.assert_allclose(resumed["loss"], uninterrupted["loss"], rtol=0, atol=1e-5)
-    assert "resumed from" in (killed / "pretrain.json").read_text()
+    assert list(resumed["step"]) == [3, 6, 9] + list(range(15, STEPS + 1, 5))  # rows after the checkpoint: redone
+    after = uninterrupted[uninterrupted["step"] >= 15]
+    np.testing.assert_allclose(resumed["loss"][3:], after["loss"], rtol=0, atol=1e-5)
+    summary = json.loads((killed / "pretrain.json").read_text())
+    assert "resumed from" in summary["start"]["loaded"]
+    assert summary["tokens_seen"] == whole[1]["tokens_seen"]  # the tokens before the checkpoint all counted
 
 
 def test_resume_refuses_other_settings_and_a_missing_checkpoint(toy, whole):
@@ -172,6 +181,44 @@ def test_resume_refuses_other_settings_and_a_missing_checkpoint(toy, whole):
     with pytest.raises(TfbertError, match="--resume"):  # a finished run's folder is not overwritten
         tfbert.pretrain([str(toy / "corpus.txt.gz")], whole[0], "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
                         **TINY)
+    other = toy / "a_train_run"  # a folder of other files (here what tfbert train leaves) is not written into
+    other.mkdir()
+    (other / "history.csv").write_text("epoch,loss\n1,0.5\n", encoding="utf-8")
+    with pytest.raises(TfbertError, match="holds other files and no pretraining run; choose a new or empty"):
+        tfbert.pretrain([str(toy / "corpus.txt.gz")], other, "x", vocab=str(toy / "vocab"), steps=5, **TINY)
+    assert sorted(p.name for p in other.iterdir()) == ["history.csv"]
+
+
+def _copied_run(whole, to, **settings):
+    """A copy of the finished run whose recorded settings say ``settings``."""
+    shutil.copytree(whole[0], to)
+    path = to / "checkpoints" / "settings.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **settings}), encoding="utf-8")
+    return to
+
+
+def test_resume_refuses_a_changed_vocabulary_or_corpus_and_missing_settings(toy, whole):
+    vocab = toy / "vocab_edited"  # the same folder as the run began with, its tokens since reordered
+    shutil.copytree(toy / "vocab", vocab)
+    tokens = (vocab / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (vocab / "vocab.txt").write_text("\n".join(tokens[:5] + tokens[6:5:-1] + tokens[5:6] + tokens[7:]) + "\n",
+                                     encoding="utf-8")
+    run = _copied_run(whole, toy / "vocab_changed", vocab=str(vocab))
+    with pytest.raises(TfbertError, match="--resume: the vocabulary in .* changed since the run began"):
+        tfbert.pretrain([str(toy / "corpus.txt.gz")], run, "toy-bert", vocab=str(vocab), steps=STEPS, resume=True,
+                        **TINY)
+
+    corpus = toy / "corpus_edited.txt"  # the same file name as the run began with, fewer texts in it now
+    corpus.write_text("\n".join(toy_texts(96, seed=3)[0][:80]) + "\n", encoding="utf-8")
+    run = _copied_run(whole, toy / "corpus_changed", corpus=[str(corpus)])
+    with pytest.raises(TfbertError, match=r"--resume: the corpus changed since the run began \(96 texts"):
+        tfbert.pretrain([str(corpus)], run, "toy-bert", vocab=str(toy / "vocab"), steps=STEPS, resume=True, **TINY)
+
+    run = _copied_run(whole, toy / "no_settings")
+    (run / "checkpoints" / "settings.json").unlink()
+    with pytest.raises(TfbertError, match="settings.json is missing"):
+        tfbert.pretrain([str(toy / "corpus.txt.gz")], run, "toy-bert", vocab=str(toy / "vocab"), steps=STEPS,
+                        resume=True, **TINY)
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_over(toy, capsys):

@@ -19,13 +19,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 
 from tfbert.errors import ConfigError
+from tfbert.files import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
+SETTINGS = "settings.json"  # in OUT/checkpoints: the run's settings, written when it starts
 # Settings that may change when resuming: they do not change what is trained.
 _FREE = ("output", "name", "resume", "save_every_steps", "keep_checkpoints", "log_every_steps", "verbose")
 
@@ -76,8 +79,30 @@ class PretrainSettings:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
 
     def identity(self) -> dict:
-        """What a resumed run must share with the run it resumes."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _FREE}
+        """What a resumed run must share with the run it resumes (paths in one spelling)."""
+        return comparable({k: v for k, v in dataclasses.asdict(self).items() if k not in _FREE})
+
+
+def comparable(identity: dict) -> dict:
+    """``identity`` with its corpus, vocab and model paths resolved: ``data/x.txt``, ``./data/x.txt``
+    and its absolute path (or a symlink to it) are one corpus."""
+    out = dict(identity)
+    if out.get("corpus") is not None:
+        out["corpus"] = [_one_spelling(c) for c in out["corpus"]]
+    for key in ("vocab", "model"):
+        if out.get(key) is not None:
+            out[key] = _one_spelling(out[key])
+    return out
+
+
+def _one_spelling(source: str) -> str:
+    path = Path(str(source)).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    kind, sep, rest = str(source).partition(":")
+    if sep and len(kind) > 1 and Path(rest).expanduser().exists():  # nsmc:PATH, hf:PATH, csv:PATH
+        return f"{kind}:{Path(rest).expanduser().resolve()}"
+    return str(source)
 
 
 def pretrain(corpus, output, name: str, **settings) -> dict:
@@ -96,43 +121,68 @@ def run(settings: PretrainSettings) -> dict:
     from tfbert.precision import set_precision
 
     out_dir = Path(settings.output).expanduser().absolute()
-    _check_output(out_dir, settings)
+    restart = _check_output(out_dir, settings)
+    if not settings.resume:  # marks the folder as this run's from the start (a kill may come any time)
+        write_json(out_dir / "checkpoints" / SETTINGS, settings.identity())
     precision = set_precision(settings.precision or os.environ.get("TFBERT_PRECISION", "auto"))
     parts = _prepare(settings, out_dir)
+    _check_corpus_unchanged(parts.corpus, settings, out_dir)
+    if restart:
+        shutil.rmtree(out_dir / "logs", ignore_errors=True)  # the stopped run's TensorBoard curves
     state = _State.build(parts, settings, out_dir)
     started = time.time()
     _train(state, parts, settings, out_dir)
     return _finish(state, parts, settings, out_dir, precision, time.time() - started)
 
 
-def _check_output(out_dir: Path, settings: PretrainSettings) -> None:
-    import shutil
-
+def _check_output(out_dir: Path, settings: PretrainSettings) -> bool:
+    """Refuses a folder that is not this run's to write; True when a stopped run starts over."""
     import tensorflow as tf
 
-    from tfbert.files import read_json
-
     ckpt_dir = out_dir / "checkpoints"
-    if not (out_dir / "pretrain.json").exists() and not tf.train.latest_checkpoint(str(ckpt_dir)):
-        # Nothing finished and no checkpoint (a run killed before its first one, or none):
-        # nothing to keep or resume, so the run starts from step 0, with or without --resume.
-        if (out_dir / "history.csv").exists():
-            _say(settings, f"{out_dir} holds a run stopped before its first checkpoint; starting it over")
-            shutil.rmtree(out_dir / "logs", ignore_errors=True)  # its TensorBoard curves
+    finished, latest = (out_dir / "pretrain.json").exists(), tf.train.latest_checkpoint(str(ckpt_dir))
+    if not finished and not (ckpt_dir / SETTINGS).exists():
+        if out_dir.is_dir() and any(out_dir.iterdir()):
+            raise ConfigError(f"--output {out_dir} holds other files and no pretraining run; choose a new or "
+                              f"empty folder")
         settings.resume = False
-        return
+        return False
+    if not finished and not latest:
+        # A run killed before its first checkpoint: nothing to keep or resume, so it starts from
+        # step 0, with or without --resume.
+        _say(settings, f"{out_dir} holds a run stopped before its first checkpoint; starting it over")
+        settings.resume = False
+        return True
     if not settings.resume:
         raise ConfigError(f"{out_dir} already holds a pretraining run; pass --resume to continue it, "
                           f"or choose another --output")
-    if not tf.train.latest_checkpoint(str(ckpt_dir)):
+    if not latest:
         raise ConfigError(f"--resume: {out_dir} holds a finished run whose checkpoints are gone; nothing to "
                           f"resume: choose another --output")
-    saved = read_json(ckpt_dir / "settings.json") or {}
-    differ = [k for k, v in settings.identity().items() if k in saved and saved[k] != v]
+    saved = read_json(ckpt_dir / SETTINGS)
+    if not saved:
+        raise ConfigError(f"--resume: {ckpt_dir / SETTINGS} is missing, so the run's settings cannot be checked; "
+                          f"choose another --output to start a new run")
+    saved, now = comparable(saved), settings.identity()
+    differ = [k for k, v in now.items() if k in saved and saved[k] != v]
     if differ:
-        shown = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} -> {settings.identity()[k]!r}" for k in differ)
+        shown = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} -> {now[k]!r}" for k in differ)
         raise ConfigError(f"--resume: {out_dir} holds a run with other settings ({shown}); pass the run's "
                           f"settings, or choose another --output to start a new run")
+    return False
+
+
+def _check_corpus_unchanged(corpus, settings: PretrainSettings, out_dir: Path) -> None:
+    """A resumed run must read the corpus its checkpoints were trained on (same texts and tokens);
+    a new run records them."""
+    path = out_dir / "checkpoints" / SETTINGS
+    saved, seen = read_json(path) or {}, {"corpus_texts": corpus.rows, "corpus_tokens": corpus.tokens}
+    if not settings.resume:
+        write_json(path, {**saved, **seen})
+    elif "corpus_texts" in saved and (saved["corpus_texts"], saved["corpus_tokens"]) != (corpus.rows, corpus.tokens):
+        raise ConfigError(f"--resume: the corpus changed since the run began ({saved['corpus_texts']} texts, "
+                          f"{saved['corpus_tokens']} tokens then; {corpus.rows}, {corpus.tokens} now); resume "
+                          f"with the same files, or choose another --output to start a new run")
 
 
 def _say(settings: PretrainSettings, message: str) -> None:
@@ -164,6 +214,8 @@ def _prepare(settings: PretrainSettings, out_dir: Path) -> _Parts:
     check_sources(settings.corpus)
     start = resolve_start(settings.model, settings.vocab, settings.size, settings.seq_length, settings.dropout)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if settings.resume:
+        _check_vocab_unchanged(start.tokenizer_dir, out_dir)
     tokenizer = WordPieceTokenizer.from_hf(save_tokenizer(start.tokenizer_dir, out_dir))
     masker = Masker(tokenizer, options, max_selections=settings.seq_length)
     corpus = tokenize_corpus(settings.corpus, tokenizer, settings.seq_length, settings.max_texts,
@@ -176,6 +228,19 @@ def _prepare(settings: PretrainSettings, out_dir: Path) -> _Parts:
     return _Parts(start, tokenizer, batches, corpus, total)
 
 
+def _check_vocab_unchanged(tokenizer_dir: str, out_dir: Path) -> None:
+    """The vocabulary a resumed run starts from must be the one its checkpoints were trained with."""
+    if not (out_dir / "vocab.txt").is_file() or not (Path(tokenizer_dir) / "vocab.txt").is_file():
+        return
+    def tokens(path: Path) -> list:
+        return path.read_text(encoding="utf-8").splitlines()
+
+    if tokens(Path(tokenizer_dir) / "vocab.txt") != tokens(out_dir / "vocab.txt"):
+        raise ConfigError(f"--resume: the vocabulary in {tokenizer_dir} changed since the run began (the run "
+                          f"kept a copy in {out_dir / 'vocab.txt'}); resume with that vocabulary, or choose "
+                          f"another --output to start a new run")
+
+
 class _State:
     """The model, optimizer, counters and checkpoint manager of a run (restored when resuming)."""
 
@@ -183,7 +248,6 @@ class _State:
     def build(cls, parts: _Parts, settings: PretrainSettings, out_dir: Path) -> "_State":
         import tensorflow as tf
 
-        from tfbert.files import write_json
         from tfbert.optimization import create_optimizer
         from tfbert.pretrain_model import build_network, build_pretrainer, fill_weights
 
@@ -204,8 +268,6 @@ class _State:
         if settings.resume:
             checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             self.loaded = f"resumed from {self.manager.latest_checkpoint} (step {int(self.optimizer.iterations)})"
-        else:
-            write_json(ckpt_dir / "settings.json", settings.identity())
         _say(settings, self.loaded)
         return self
 
@@ -265,6 +327,7 @@ def _train(state: _State, parts: _Parts, settings: PretrainSettings, out_dir: Pa
                 bar.update(step, [("loss", row["loss"]), ("mlm_accuracy", row["mlm_accuracy"]),
                                   ("tokens/s", row["tokens_per_s"])])
         if step % settings.save_every_steps == 0 or step == total:
+            window.credit(state)
             state.save(per_epoch, time.time() - last_save)
             last_save = time.time()
     history.plot(out_dir, f"{settings.name}: masked-LM pretraining")
@@ -275,7 +338,14 @@ class _Window:
 
     def __init__(self):
         self.loss = self.accuracy = self.tokens = None
-        self.count, self.since = 0, time.time()
+        self.count, self.since, self.credited = 0, time.time(), 0
+
+    def credit(self, state: _State) -> None:
+        """Adds the window's tokens not yet counted to the run's (at log rows and before checkpoints)."""
+        if self.count:
+            tokens = int(self.tokens)
+            state.tokens.assign_add(tokens - self.credited)
+            self.credited = tokens
 
     def add(self, loss, accuracy, tokens):
         if self.count == 0:
@@ -289,7 +359,7 @@ class _Window:
         from tfbert.pretrain_outputs import rss_mb
 
         tokens, seconds = int(self.tokens), max(time.time() - self.since, 1e-9)
-        state.tokens.assign_add(tokens)
+        self.credit(state)
         current, peak = rss_mb()
         row = dict(step=step, epoch=round(step / per_epoch, 4), loss=float(self.loss) / self.count,
                    mlm_accuracy=float(self.accuracy) / self.count,
