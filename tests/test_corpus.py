@@ -1,6 +1,8 @@
 """Unlabelled corpora (tfbert.data.corpus): streamed lines, data sets' train split, test splits refused."""
 
 import gzip
+import os
+import shutil
 
 import pytest
 
@@ -20,7 +22,8 @@ def test_lines_gzip_tables_and_max_texts(tmp_path):
 
 
 @pytest.mark.parametrize("source", ["data/ratings_test.txt", "nsmc:data/ratings_test.txt", "test.csv",
-                                    "aclImdb/test/pos", "aclImdb/test/pos/1_10.txt", "imdb_test.jsonl.gz"])
+                                    "aclImdb/test/pos", "aclImdb/test/pos/1_10.txt", "imdb_test.jsonl.gz",
+                                    "ratings_test2.txt", "testset.csv", "my-test-3.txt.gz"])
 def test_test_splits_are_refused_in_one_line(source):
     with pytest.raises(DataError, match="looks like a test split") as err:
         check_not_test_split(source)
@@ -34,6 +37,22 @@ def test_other_names_are_read(tmp_path, name):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("좋은 영화\n", encoding="utf-8")
     assert list(iter_texts(path)) == ["좋은 영화"]
+
+
+def test_a_test_file_under_another_name_is_refused(tmp_path):
+    data = tmp_path / "nsmc"
+    data.mkdir()
+    (data / "ratings_test.txt").write_text("id\tdocument\tlabel\n1\t재밌다\t1\n", encoding="utf-8")
+    (data / "linked.txt").symlink_to(data / "ratings_test.txt")
+    os.link(data / "ratings_test.txt", data / "hard.txt")
+    shutil.copy(data / "ratings_test.txt", data / "copied.txt")
+    with pytest.raises(DataError, match="looks like a test split \\('ratings_test.txt'\\)"):
+        check_not_test_split(data / "linked.txt")
+    for name in ("hard.txt", "copied.txt"):
+        with pytest.raises(DataError, match=f"corpus .*{name} holds the same bytes as the test split .*ratings_test"):
+            list(iter_texts(data / name))
+    (data / "other.txt").write_text("id\tdocument\tlabel\n1\t별로다\t0\n", encoding="utf-8")  # same size
+    assert list(iter_texts(data / "other.txt")) == ["별로다"]
 
 
 def test_bad_bytes_empty_and_missing_sources_are_one_line(tmp_path):

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Sequence
 from tfbert.errors import DataError
 
 LINE_SUFFIXES = (".txt", ".text", ".lines")
-_TEST_WORD = re.compile(r"(?:^|[^a-z0-9])test(?:[^a-z0-9]|$)")
+_TEST_WORD = re.compile(r"(?:^|[^a-z0-9])test(?:set)?[0-9]*(?:[^a-z0-9]|$)")
 
 
 def _as_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
@@ -43,21 +43,49 @@ def _path_part(source: str) -> str:
 def check_not_test_split(source: str | os.PathLike) -> None:
     """Raises a one-line DataError when ``source`` names a test split.
 
-    A test split is a file whose name has the word "test" (``ratings_test.txt``, ``test.csv``) or
-    anything inside a folder named ``test`` (IMDB's ``aclImdb/test/pos``); other folder names
-    with the word (``~/test_runs``) are a user's own and pass.
+    A test split is a file whose name has the word "test" (``ratings_test.txt``, ``test.csv``,
+    ``test2.txt``, ``testset.csv``) or anything inside a folder named ``test`` (IMDB's
+    ``aclImdb/test/pos``); other folder names with the word (``~/test_runs``) are a user's own and
+    pass. A symlink is judged by the file it points to as well, and a file that is a test-named
+    file of its own folder under another name (a hard link or a copy) is refused too.
     """
     path = Path(_path_part(str(source))).expanduser()
+    for spelling in dict.fromkeys([path, path.resolve() if path.exists() else path]):
+        part = _test_part(spelling)
+        if part is not None:
+            raise DataError(
+                f"corpus {source} looks like a test split ('{part}'); vocabularies and pretraining must "
+                f"never read test text (the test figures would be optimistic); use the train split or "
+                f"unlabelled text, or rename the file if it is not a test split")
+    twin = _test_twin(path)
+    if twin is not None:
+        raise DataError(f"corpus {source} holds the same bytes as the test split {twin}; vocabularies and "
+                        f"pretraining must never read test text: use the train split or unlabelled text")
+
+
+def _test_part(path: Path) -> str | None:
+    """The name that makes ``path`` a test split, or None."""
     stem = path.name.lower()
     for suffix in (".gz", ".txt", ".tsv", ".csv", ".jsonl"):
         stem = stem.removesuffix(suffix)
-    part = path.name if _TEST_WORD.search(stem) else next(
-        (p.name for p in [path] + list(path.parents)[:2] if p.name.lower() == "test"), None)
-    if part is not None:
-        raise DataError(
-            f"corpus {source} looks like a test split ('{part}'); vocabularies and pretraining must "
-            f"never read test text (the test figures would be optimistic); use the train split or "
-            f"unlabelled text, or rename the file if it is not a test split")
+    if _TEST_WORD.search(stem):
+        return path.name
+    return next((p.name for p in [path] + list(path.parents)[:2] if p.name.lower() == "test"), None)
+
+
+def _test_twin(path: Path) -> Path | None:
+    """A test-named file next to ``path`` that is the same file or has the same bytes."""
+    import filecmp
+
+    if not path.is_file():
+        return None
+    size = path.stat().st_size
+    for other in path.parent.iterdir():
+        if other.name == path.name or _test_part(other) is None or not other.is_file():
+            continue
+        if os.path.samefile(other, path) or (other.stat().st_size == size and filecmp.cmp(other, path, shallow=False)):
+            return other
+    return None
 
 
 def is_line_file(source: str) -> bool:
