@@ -120,7 +120,7 @@ def test_cli_writes_the_folder_and_prints_a_summary(corpus, work, capsys):
     assert (out / "vocab.txt").read_text(encoding="utf-8").splitlines()[5] == "<extra>"
 
 
-def test_bad_input_is_one_line(corpus, work, capsys):
+def test_bad_input_is_one_line(corpus, work, capsys, monkeypatch):
     from tfbert.cli import main
 
     def fails(error, match, source, **kw):
@@ -140,6 +140,13 @@ def test_bad_input_is_one_line(corpus, work, capsys):
           strip_accents=False)
     (work / "cp949.txt").write_bytes("한국어 문장\n".encode("cp949") * 20)
     fails(tfbert.DataError, "not UTF-8", work / "cp949.txt")
+    fails(tfbert.ConfigError, "special tokens must include \\[PAD\\] \\[UNK\\] \\[CLS\\] \\[SEP\\] \\[MASK\\].*missing: "
+          "\\[MASK\\]", corpus, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
+    # a bad line after the texts sampled up front: found while the trainer reads the stream
+    monkeypatch.setattr("tfbert.vocab.SAMPLE_TEXTS", 20)
+    (work / "late.txt").write_bytes(corpus.read_bytes() + "나쁜 줄\n".encode("cp949"))
+    fails(tfbert.DataError, "line 404 of .*late.txt is not UTF-8", work / "late.txt")
+    monkeypatch.undo()
     test_split = work / "test.txt"
     test_split.write_bytes(corpus.read_bytes())
     fails(tfbert.DataError, "looks like a test split", test_split)

@@ -124,7 +124,7 @@ def build_network(config: dict, seed: int = 0):
 
 HANDLE_PREFIX = "scratch:"
 # The sizes tfbert vocab lists in a vocabulary's registry.yaml: tiny to BERT-base.
-REGISTRY_SIZES = ("L-2_H-128", "L-4_H-256", "L-4_H-512", "L-8_H-512", "L-12_H-768")
+REGISTRY_SIZES = ("L-2_H-128", "L-4_H-256", "L-4_H-512", "L-6_H-384", "L-8_H-512", "L-12_H-768")
 
 
 @dataclasses.dataclass(frozen=True)

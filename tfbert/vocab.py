@@ -63,8 +63,11 @@ class VocabReport:
 def _check_settings(size: int, special_tokens: Sequence[str], min_frequency: int, max_texts) -> None:
     if len(set(special_tokens)) != len(special_tokens) or not all(str(t).strip() for t in special_tokens):
         raise ConfigError(f"special tokens {list(special_tokens)} must be distinct and non-empty")
-    if "[UNK]" not in special_tokens:
-        raise ConfigError("special tokens must include [UNK] (WordPiece writes it for unknown words)")
+    missing = [t for t in DEFAULT_SPECIAL_TOKENS if t not in special_tokens]
+    if missing:
+        raise ConfigError(f"special tokens must include {' '.join(DEFAULT_SPECIAL_TOKENS)} (padding, unknown "
+                          f"words, the sentence marks, masking), in any order, beside any of your own; "
+                          f"missing: {' '.join(missing)}")
     if int(size) <= len(special_tokens):
         raise ConfigError(f"--size {size} leaves no room beside the {len(special_tokens)} special tokens; "
                           f"pass e.g. --size 32000 (8000 for a small corpus)")
