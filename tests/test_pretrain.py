@@ -311,6 +311,7 @@ def test_bad_input_gets_one_line_errors(toy, tiny_hf_dir):
     corpus, vocab = str(toy / "corpus.txt.gz"), str(toy / "vocab")
     (toy / "empty.txt").write_text("\n\n", encoding="utf-8")
     (toy / "tiny.txt").write_text("good movie\nbad film\n", encoding="utf-8")
+    (toy / "cp949.txt").write_bytes("좋은 영화\n".encode() * 30 + "나쁜 영화\n".encode("cp949"))
     other_vocab = toy / "other_vocab"
     from transformers import BertTokenizerFast
     BertTokenizerFast(vocab_file=write_vocab(toy / "v2.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]),
@@ -326,6 +327,7 @@ def test_bad_input_gets_one_line_errors(toy, tiny_hf_dir):
         (dict(corpus=corpus, vocab=str(toy / "empty_vocab")), "empty vocab.txt"),
         (dict(corpus=str(toy / "empty.txt"), vocab=vocab), "no text"),
         (dict(corpus=str(toy / "tiny.txt"), vocab=vocab), "fewer than one batch"),
+        (dict(corpus=str(toy / "cp949.txt"), vocab=vocab), r"line 31 of .*cp949.txt is not UTF-8 text .*re-save"),
         (dict(corpus=str(toy / "test.txt"), vocab=vocab), "test split"),
         (dict(corpus=corpus, model=f"hf:{tiny_hf_dir}", vocab=str(other_vocab), size=None), "drop --vocab"),
         (dict(corpus=corpus, model=f"hf:{tiny_hf_dir}", size=None, seq_length=200), "position table"),
