@@ -253,8 +253,6 @@ def test_a_table_corpus_is_read_from_its_text_column(toy, tmp_path, capsys):
 def test_the_export_loads_in_tf_hub_and_fine_tunes_from_its_registry_entry(toy, whole, tmp_path):
     import tensorflow_hub as hub
 
-    from tfbert.config import RunConfig
-    from tfbert.experiment import run_experiment
     from tfbert.pretrain_model import build_network, build_pretrainer, resolve_start
 
     out, _ = whole
@@ -267,14 +265,27 @@ def test_the_export_loads_in_tf_hub_and_fine_tunes_from_its_registry_entry(toy, 
     loaded = hub.KerasLayer(str(out / "encoder"))(inputs)["sequence_output"]
     np.testing.assert_allclose(loaded.numpy(), expected.numpy(), atol=1e-5)
 
-    assert tfbert.load_registry_file(out / "registry.yaml") == ["toy-bert"]
+    # the preprocess model tokenizes as HuggingFace does with the run's tokenizer files
+    from transformers import AutoTokenizer
+    mixed = ["The Movie was GREAT", "영화 정말 최고 재밌다", "naïve café, 東京!"]
+    preprocess = hub.load(str(out / "preprocess"))
+    got = preprocess.tokenize(tf.constant(mixed)).to_list()
+    assert got == AutoTokenizer.from_pretrained(str(out))(mixed, add_special_tokens=False)["input_ids"]
+
+    # tfbert train through the run's registry file, as the pretrain log says; its export loads and predicts
+    from tfbert.cli import main
+    from tfbert.predict import load
     texts, labels = toy_texts(64, seed=7)
     pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
-    run_experiment(RunConfig(model="toy-bert", head="dense", train=str(tmp_path / "train.csv"), epochs=3,
-                             batch_size=8, seq_length=16, learning_rate=3e-3), tmp_path / "run", verbose=0)
-    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert main(["--registry", str(out / "registry.yaml"), "train", "--model", "toy-bert", "--head", "dense",
+                 "--train", str(tmp_path / "train.csv"), "--epochs", "3", "--batch-size", "8", "--seq-length", "16",
+                 "--learning-rate", "3e-3", "--output-dir", str(tmp_path / "runs"), "--verbose", "0"]) == 0
+    run = next((tmp_path / "runs").glob("toy-bert__dense__*"))
+    history = pd.read_csv(run / "history.csv")
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
-    assert (tmp_path / "run" / "model").is_dir()
+    predictor = load(str(run / "model"))
+    outputs, _ = predictor.predict_outputs(texts[:8])
+    assert outputs["probabilities"].shape == (8, 2)
 
 
 @pytest.mark.slow  # CI time: 30 s; the same loop and export as the scratch runs, plus copied weights
