@@ -122,8 +122,6 @@ def run(settings: PretrainSettings) -> dict:
 
     out_dir = Path(settings.output).expanduser().absolute()
     restart = _check_output(out_dir, settings)
-    if not settings.resume:  # marks the folder as this run's from the start (a kill may come any time)
-        write_json(out_dir / "checkpoints" / SETTINGS, settings.identity())
     precision = set_precision(settings.precision or os.environ.get("TFBERT_PRECISION", "auto"))
     parts = _prepare(settings, out_dir)
     _check_corpus_unchanged(parts.corpus, settings, out_dir)
@@ -216,6 +214,8 @@ def _prepare(settings: PretrainSettings, out_dir: Path) -> _Parts:
     out_dir.mkdir(parents=True, exist_ok=True)
     if settings.resume:
         _check_vocab_unchanged(start.tokenizer_dir, out_dir)
+    else:  # the folder is this run's from now on: the tokenizing below is long, a kill may come
+        write_json(out_dir / "checkpoints" / SETTINGS, settings.identity())
     tokenizer = WordPieceTokenizer.from_hf(save_tokenizer(start.tokenizer_dir, out_dir))
     masker = Masker(tokenizer, options, max_selections=settings.seq_length)
     corpus = tokenize_corpus(settings.corpus, tokenizer, settings.seq_length, settings.max_texts,
