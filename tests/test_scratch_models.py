@@ -99,7 +99,7 @@ def test_registry_yaml_lists_scratch_sizes_relative_to_its_folder(vocab_dir, tmp
     assert spec.langs == ("ko", "en") and spec.max_seq_length == 512
     assert main(["--registry", str(vocab_dir / "registry.yaml"), "models", "ko-vocab-scratch-*"]) == 0
     out = capsys.readouterr().out
-    assert "ko-vocab-scratch-l2-h128" in out and "5 model(s)" in out
+    assert "ko-vocab-scratch-l2-h128" in out and "6 model(s)" in out
 
 
 def test_bad_scratch_handles_are_one_line(vocab_dir, tmp_path_factory):
