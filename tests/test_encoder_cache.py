@@ -15,8 +15,10 @@ def _varied_texts(n, seed):
     return [t * (1 + i % 4) for i, t in enumerate(texts)], labels
 
 
+# tfhub + bilstm (26-35 s) runs with --run-slow: hf + bilstm covers the head, tfhub + dense the backend
 @pytest.mark.parametrize("backend,head", [("huggingface", "cls_bn"), ("huggingface", "bilstm"),
-                                          ("tfhub", "bilstm"), ("tfhub", "dense")])
+                                          pytest.param("tfhub", "bilstm", marks=pytest.mark.slow),
+                                          ("tfhub", "dense")])
 def test_head_on_cached_outputs_gives_the_models_logits(tiny_models, backend, head):
     model = tfbert.create_classifier(tiny_models[backend], head=head, seq_length=32, train_encoder=False)
     texts, _ = _varied_texts(40, seed=1)
