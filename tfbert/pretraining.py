@@ -232,6 +232,7 @@ def _check_vocab_unchanged(tokenizer_dir: str, out_dir: Path) -> None:
     """The vocabulary a resumed run starts from must be the one its checkpoints were trained with."""
     if not (out_dir / "vocab.txt").is_file() or not (Path(tokenizer_dir) / "vocab.txt").is_file():
         return
+
     def tokens(path: Path) -> list:
         return path.read_text(encoding="utf-8").splitlines()
 
