@@ -13,7 +13,7 @@ Stages write under --work (default runs/nsmc_own_encoder) and are skipped or res
 rerun: the vocabulary (tfbert vocab), pretraining (tfbert pretrain, checkpoints every
 --save-every-steps, --resume), fine-tuning runs (tfbert train's own checkpoints). Each
 stage's wall time is recorded (pretraining resumed in a later session adds the training time
-logged up to its checkpoint: steps redone after a kill count once, the earlier start-up not at
+its checkpoint carried, train_seconds less this session's: steps redone after a kill count once, the earlier start-up not at
 all); the pipeline time of the target is vocab + pretrain + fine-tune of "pretrained".
 Results: benchmarks/results/nsmc_own_encoder.{json,md}.
 """
@@ -50,17 +50,6 @@ def _timed(stages: dict, name: str, fn):
     return result
 
 
-def _checkpointed_seconds(out: Path) -> float:
-    """Training seconds logged up to the pretraining run's latest checkpoint (0 for a fresh run)."""
-    import csv
-
-    steps = [int(p.stem.split("-")[1]) for p in (out / "checkpoints").glob("ckpt-*.index")]
-    if not steps or not (out / "history.csv").is_file():
-        return 0.0
-    with open(out / "history.csv", newline="", encoding="utf-8") as handle:
-        return sum(float(r["seconds"]) for r in csv.DictReader(handle) if int(r["step"]) <= max(steps))
-
-
 def learn(args, work: Path):
     import tfbert
 
@@ -75,7 +64,6 @@ def pretrain(args, work: Path):
 
     out = work / "pretrain"
     resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt-*"))
-    earlier = _checkpointed_seconds(out) if resume else 0.0
     summary = tfbert.pretrain([str(NSMC / "unlabeled_reviews.txt.gz")], out, args.name, vocab=str(work / "vocab"),
                               size=args.size, seq_length=args.seq_length, batch_size=args.pretrain_batch_size,
                               steps=args.pretrain_steps, learning_rate=args.pretrain_learning_rate,
@@ -83,6 +71,8 @@ def pretrain(args, work: Path):
                               log_every_steps=100, resume=resume, max_texts=args.max_texts)
     keep = ("steps", "corpus_texts", "corpus_tokens", "tokens_seen", "train_seconds", "first_loss", "final_loss",
             "final_mlm_accuracy", "peak_rss_mb")
+    # train_seconds counts every session's checkpointed training; what this one trained is its own
+    earlier = max(0.0, summary["train_seconds"] - summary["this_session_seconds"])
     return {**{k: summary[k] for k in keep}, "earlier_sessions_s": round(earlier, 1)}
 
 
