@@ -13,9 +13,9 @@ Stages write under --work (default runs/nsmc_own_encoder) and are skipped or res
 rerun: the vocabulary (tfbert vocab), pretraining (tfbert pretrain, checkpoints every
 --save-every-steps, --resume), fine-tuning runs (tfbert train's own checkpoints). Each
 stage's wall time is recorded (pretraining resumed in a later session adds the training time
-its checkpoint carried, train_seconds less this session's: steps redone after a kill count once, the earlier start-up not at
-all); the pipeline time of the target is vocab + pretrain + fine-tune of "pretrained".
-Results: benchmarks/results/nsmc_own_encoder.{json,md}.
+its checkpoint carried: steps redone after a kill count once, the earlier start-up not at all);
+the pipeline time of the target is vocab + pretrain + fine-tune of "pretrained".
+Results: benchmarks/results/<--stem>.{json,md} (default nsmc_own_encoder).
 """
 
 from __future__ import annotations
