@@ -12,7 +12,7 @@ epoch on a validation split of train (10%, stratified):
 Stages write under --work (default runs/nsmc_own_encoder) and are skipped or resumed when
 rerun: the vocabulary (tfbert vocab), pretraining (tfbert pretrain, checkpoints every
 --save-every-steps, --resume), fine-tuning runs (tfbert train's own checkpoints). Each
-stage's wall time is recorded (pretraining resumed in a later session adds the training time
+stage's wall time is recorded (a stage resumed in a later session adds the training time
 its checkpoint carried: steps redone after a kill count once, the earlier start-up not at all);
 the pipeline time of the target is vocab + pretrain + fine-tune of "pretrained".
 Results: benchmarks/results/<--stem>.{json,md} (default nsmc_own_encoder).
@@ -91,8 +91,9 @@ def fine_tune(args, work: Path, way: str):
                        max_train_examples=args.max_train_examples, restore_best=True,
                        save_every_steps=1000)
     row = run_experiment(config, work / "finetune" / way, verbose=2)
-    return {k: row.get(k) for k in ("test_accuracy", "best_val_accuracy", "best_epoch", "train_time_s",
-                                    "examples_per_s", "seq_length", "learning_rate")}
+    keep = ("test_accuracy", "best_val_accuracy", "best_epoch", "train_time_s", "examples_per_s", "seq_length",
+            "learning_rate")
+    return {**{k: row.get(k) for k in keep}, "earlier_sessions_s": row.get("train_time_earlier_s", 0.0)}
 
 
 def markdown(report: dict) -> str:

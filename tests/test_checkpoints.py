@@ -73,8 +73,17 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(no_dropout_hf, tmp_pat
     position = checkpoints.latest(killed / checkpoints.DIRNAME)
     assert position.epoch == 1 and 0 < position.step < 7 and len(position.history) == 1
     assert not (killed / "history.csv").exists()
+    saved = position.callbacks["EpochStats"]  # the killed process's training time, up to its checkpoint
+    assert saved["finished_seconds"] == pytest.approx(position.history[0]["time"]) and saved["epoch_seconds"] > 0
 
     resumed = run_experiment(RunConfig(**settings), killed, verbose=0)
+    # times carry over: epoch 1 counts its part before the kill, the run counts the killed session
+    history = pd.read_csv(killed / "history.csv")
+    assert history["time"][0] == pytest.approx(position.history[0]["time"])
+    assert history["time"][1] > saved["epoch_seconds"]
+    earlier = saved["finished_seconds"] + saved["epoch_seconds"]
+    assert resumed["train_time_earlier_s"] == pytest.approx(earlier, abs=0.06) and whole["train_time_earlier_s"] == 0
+    assert resumed["train_time_s"] > earlier
     for name in ("history.csv", "steps.csv"):
         a, b = pd.read_csv(tmp_path / "whole" / name), pd.read_csv(killed / name)
         columns = [c for c in a if c not in ("time", "examples_per_s")]

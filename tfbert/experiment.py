@@ -319,7 +319,8 @@ class FitResult:
     """What ``fit`` hands on: per-epoch history, the time it took, how it trained."""
 
     history: pd.DataFrame
-    train_time_s: float
+    train_time_s: float  # a resumed run's includes the earlier sessions' checkpointed training time
+    earlier_train_s: float  # that earlier part (0.0 for a run not resumed)
     encoder_outputs_cached: bool
     restored_epoch: int | None
     step_scores: list = dataclasses.field(default_factory=list)
@@ -368,7 +369,8 @@ def fit(model, config: RunConfig, splits: Splits, verbose: int | str = "auto",
         first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise WorkerError(f"a worker of the cluster failed during training ({type(err).__name__}: {first}); rerun "
                           f"the same command on every machine to continue from the last checkpoint") from None
-    return FitResult(history_frame(history.history), time.perf_counter() - start, cached,
+    earlier = history.earlier_seconds
+    return FitResult(history_frame(history.history), time.perf_counter() - start + earlier, earlier, cached,
                      best.best_epoch if best else None, steps.rows if steps else [])
 
 
@@ -402,7 +404,7 @@ def summary_row(folder: RunFolder, config: RunConfig, model, splits: Splits, res
            "precision": model.precision, "encoder_outputs_cached": result.encoder_outputs_cached,
            "epochs": config.epochs, "epochs_run": len(frame), "batch_size": config.batch_size,
            "seed": config.seed, "train_examples": len(splits.train),
-           "train_time_s": round(result.train_time_s, 1),
+           "train_time_s": round(result.train_time_s, 1), "train_time_earlier_s": round(result.earlier_train_s, 1),
            "examples_per_s": round(len(splits.train) * len(frame) / result.train_time_s, 2)}
     score, mode = model.task.score
     if f"val_{score}" in frame:

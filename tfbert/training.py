@@ -227,21 +227,44 @@ def predict_logits(model: TextClassifier, texts, batch_size: int = 64, verbose: 
 
 class EpochStats(keras.callbacks.Callback):
     """Adds the learning rate, the epoch's wall time and (when known) examples/s to the logs
-    (so History and TensorBoard get them: callbacks after this one see them)."""
+    (so History and TensorBoard get them: callbacks after this one see them).
+
+    Its times go into checkpoints (``tfbert.checkpoints``), so a resumed epoch's time and
+    examples/s cover the part trained before the kill, up to the checkpoint, and
+    ``earlier_seconds`` is the training time the checkpoint carried (batches redone after a
+    kill count once; the earlier start-up not at all).
+    """
 
     def __init__(self, examples_per_epoch: int | None = None):
         super().__init__()
         self.examples_per_epoch = examples_per_epoch
+        self.earlier_seconds = 0.0
+        self._finished = 0.0  # seconds of the epochs done, every session's
+        self._carried = 0.0  # seconds of the resumed epoch before its checkpoint
+        self._start = None
+
+    def _epoch_seconds(self) -> float:
+        return self._carried + (time.perf_counter() - self._start if self._start is not None else 0.0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        seconds = self._epoch_seconds()
+        self._finished += seconds
+        self._carried, self._start = 0.0, None
         if logs is not None:
             logs["learning_rate"] = current_learning_rate(self.model.optimizer)
-            logs["time"] = time.perf_counter() - self._start
+            logs["time"] = seconds
             if self.examples_per_epoch:
-                logs["examples_per_s"] = self.examples_per_epoch / logs["time"]
+                logs["examples_per_s"] = self.examples_per_epoch / seconds
+
+    def checkpoint_state(self) -> dict:
+        return {"finished_seconds": self._finished, "epoch_seconds": self._epoch_seconds()}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self._finished, self._carried = float(state["finished_seconds"]), float(state["epoch_seconds"])
+        self.earlier_seconds = self._finished + self._carried
 
 
 class StepEvaluation(keras.callbacks.Callback):
@@ -365,7 +388,8 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
         keras.callbacks.History whose ``history`` has, per epoch, loss, the
         task's metrics (accuracy; pearson and rmse; f1_micro and f1_macro),
         their val_ twins, learning_rate and time (a resumed run's includes the
-        epochs before the resume).
+        epochs before the resume); its ``earlier_seconds`` is the training time
+        the checkpoint resumed from carried (0.0 without one).
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -376,14 +400,18 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
                                 warmup_ratio=warmup_ratio, warmup_steps=warmup_steps, weight_decay=weight_decay,
                                 clip_norm=clip_norm, jit_compile=jit_compile, part=part,
                                 accumulation_steps=accumulation_steps, loss=loss)
-    callbacks = [EpochStats(examples_per_epoch), *(callbacks or [])]
+    stats = EpochStats(examples_per_epoch)
+    callbacks = [stats, *(callbacks or [])]
     if checkpoint_dir is None:
         data = train_ds.stream(epochs) if isinstance(train_ds, EpochBatches) else train_ds.repeat(epochs)
-        return target.fit(_replicated(target, data), validation_data=valid_ds, epochs=epochs, callbacks=callbacks,
-                          verbose=verbose, steps_per_epoch=steps)
-    saver = _checkpointing(checkpoint_dir, steps, save_every_steps, keep_checkpoints, resume, identity, callbacks)
-    return _fit_resumable(target, train_ds, valid_ds, epochs, steps, [callbacks[0], saver.logs_fixer,
-                                                                      *callbacks[1:], saver], saver, verbose)
+        history = target.fit(_replicated(target, data), validation_data=valid_ds, epochs=epochs,
+                             callbacks=callbacks, verbose=verbose, steps_per_epoch=steps)
+    else:
+        saver = _checkpointing(checkpoint_dir, steps, save_every_steps, keep_checkpoints, resume, identity, callbacks)
+        history = _fit_resumable(target, train_ds, valid_ds, epochs, steps, [stats, saver.logs_fixer,
+                                                                             *callbacks[1:], saver], saver, verbose)
+    history.earlier_seconds = stats.earlier_seconds
+    return history
 
 
 def _fit_resumable(target, train_ds, valid_ds, epochs, steps, callbacks, saver, verbose) -> keras.callbacks.History:
