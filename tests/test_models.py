@@ -50,7 +50,9 @@ def test_build_train_predict(tiny_models, backend, head, train_encoder):
     assert predict_logits(model, texts[:5], batch_size=4).shape == (5, 1)
     if info.takes_strings:  # the string-input model gives the same answers
         direct = model.predict(tf.constant(texts[:5]), verbose=0)
-        np.testing.assert_allclose(direct, predict_logits(model, texts[:5]), atol=1e-5)
+        # float32 noise only: the two paths pad to other lengths, so sums run in another order
+        # (1.1e-5 seen once on a logit of 0.006); another tokenization would differ by far more
+        np.testing.assert_allclose(direct, predict_logits(model, texts[:5]), atol=5e-5)
 
     encoder_after = _encoder_weights(model)
     changed = [not np.array_equal(a, b) for a, b in zip(encoder_before, encoder_after)]
