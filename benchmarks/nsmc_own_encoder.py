@@ -11,7 +11,8 @@ epoch on a validation split of train (10%, stratified):
 
 Stages write under --work (default runs/nsmc_own_encoder) and are skipped or resumed when
 rerun: the vocabulary (tfbert vocab), pretraining (tfbert pretrain, checkpoints every
---save-every-steps, --resume), fine-tuning runs (tfbert train's own checkpoints). Each
+--save-every-steps, --resume), fine-tuning runs (tfbert train's own checkpoints, every
+--finetune-save-every-steps batches; not part of a run's settings, so it may change on a resume). Each
 stage's wall time is recorded (a stage resumed in a later session adds the training time
 its checkpoint carried: steps redone after a kill count once, the earlier start-up not at all);
 the pipeline time of the target is vocab + pretrain + fine-tune of "pretrained".
@@ -89,7 +90,7 @@ def fine_tune(args, work: Path, way: str):
     config = RunConfig(model=model, head="dense", data=f"nsmc:{NSMC}", epochs=args.epochs,
                        batch_size=args.batch_size, seq_length=args.seq_length, learning_rate=lr,
                        max_train_examples=args.max_train_examples, restore_best=True,
-                       save_every_steps=1000)
+                       save_every_steps=args.finetune_save_every_steps)
     row = run_experiment(config, work / "finetune" / way, verbose=2)
     keep = ("test_accuracy", "best_val_accuracy", "best_epoch", "train_time_s", "examples_per_s", "seq_length",
             "learning_rate")
@@ -124,7 +125,9 @@ def main(argv=None) -> None:
     ap.add_argument("--pretrain-batch-size", type=int, default=128)
     ap.add_argument("--pretrain-learning-rate", type=float, default=5e-4)
     ap.add_argument("--pretrain-warmup-ratio", type=float, default=0.06)
-    ap.add_argument("--save-every-steps", type=int, default=500)
+    ap.add_argument("--save-every-steps", type=int, default=500, help="pretraining checkpoints")
+    # MiniLM fine-tunes at ~20 examples/s here: 250 batches is ~13 minutes of work a kill can lose
+    ap.add_argument("--finetune-save-every-steps", type=int, default=250, help="fine-tuning checkpoints")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--learning-rate", type=float, default=1e-4)
