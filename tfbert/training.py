@@ -353,9 +353,8 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
                      valid_ds: tf.data.Dataset | None = None, epochs: int = 3,
                      learning_rate: float | None = None, warmup_ratio: float = 0.1, warmup_steps: int | None = None,
                      weight_decay: float = 0.01, clip_norm: float | None = 1.0,
-                     seed: int | None = None, callbacks=None, verbose: int | str = "auto",
-                     jit_compile: bool = False, part: str = "core",
-                     examples_per_epoch: int | None = None, accumulation_steps: int = 1,
+                     seed: int | None = None, callbacks=None, verbose: int | str = "auto", jit_compile: bool = False,
+                     part: str = "core", examples_per_epoch: int | None = None, accumulation_steps: int = 1,
                      checkpoint_dir=None, save_every_steps: int | None = None, keep_checkpoints: int = 1,
                      resume: bool = True, identity: dict | None = None, loss: str = "auto") -> keras.callbacks.History:
     """Compile one part of ``model`` for ``epochs`` over ``train_ds`` and fit it.
@@ -372,16 +371,12 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
         valid_ds, epochs: evaluated after every epoch; passes over ``train_ds``.
         learning_rate, warmup_ratio, warmup_steps, weight_decay, clip_norm: optimizer settings.
         seed: int or None. Seeds Python, NumPy and TF before training.
-        callbacks, verbose: Keras callbacks and progress-bar setting.
-        jit_compile: bool. XLA-compile the steps.
-        checkpoint_dir: folder or None. Save the training state there at
-            every epoch end and every ``save_every_steps`` batches, keeping
-            ``keep_checkpoints`` (``tfbert.checkpoints``). With ``resume`` a
-            checkpoint found there is continued: with ``EpochBatches`` the
-            result equals an uninterrupted run's (a plain dataset resumes at
-            the same batch count, in a new order).
-        identity: dict or None. The run's settings, saved with checkpoints;
-            a checkpoint of other settings is refused.
+        callbacks, verbose, jit_compile: Keras callbacks, progress-bar setting, XLA-compile the steps.
+        checkpoint_dir: folder or None. Save the training state there at every epoch end and
+            every ``save_every_steps`` batches, keeping ``keep_checkpoints`` (``tfbert.checkpoints``).
+            With ``resume`` a checkpoint found there is continued: with ``EpochBatches`` the result
+            equals an uninterrupted run's (a plain dataset resumes at the same batch count, in a new order).
+        identity: dict or None. The run's settings, saved with checkpoints; a checkpoint of other settings is refused.
         loss: str. ``auto`` or a loss the model's task takes (``compile_classifier``).
 
     Returns:
@@ -408,8 +403,8 @@ def train_classifier(model: TextClassifier, train_ds: tf.data.Dataset | EpochBat
                              callbacks=callbacks, verbose=verbose, steps_per_epoch=steps)
     else:
         saver = _checkpointing(checkpoint_dir, steps, save_every_steps, keep_checkpoints, resume, identity, callbacks)
-        history = _fit_resumable(target, train_ds, valid_ds, epochs, steps, [stats, saver.logs_fixer,
-                                                                             *callbacks[1:], saver], saver, verbose)
+        callbacks = [stats, saver.logs_fixer, *callbacks[1:], saver]
+        history = _fit_resumable(target, train_ds, valid_ds, epochs, steps, callbacks, saver, verbose)
     history.earlier_seconds = stats.earlier_seconds
     return history
 
