@@ -10,7 +10,8 @@ epoch on a validation split of train (10%, stratified):
     minilm       MiniLM-L6 (English, uncased: Hangul becomes jamo), today's best offline entry
 
 Stages write under --work (default runs/nsmc_own_encoder) and are skipped or resumed when
-rerun: the vocabulary (tfbert vocab), pretraining (tfbert pretrain, checkpoints every
+rerun with the same settings (a finished stage made with others is refused: use another
+--work): the vocabulary (tfbert vocab), pretraining (tfbert pretrain, checkpoints every
 --save-every-steps, --resume), fine-tuning runs (tfbert train's own checkpoints, every
 --finetune-save-every-steps batches; not part of a run's settings, so it may change on a resume). Each
 stage's wall time is recorded (a stage resumed in a later session adds the training time
@@ -37,7 +38,35 @@ NSMC = ROOT.parent / "shared" / "data" / "nsmc"
 WAYS = ("pretrained", "scratch", "minilm")
 
 
-def _timed(stages: dict, name: str, fn):
+def stage_settings(args, name: str) -> dict:
+    """The settings a stage's result depends on (its own and those of the stages it builds on)."""
+    vocab = {"vocab_size": args.vocab_size}
+    encoder = {**vocab, "size": args.size, "seq_length": args.seq_length}
+    pretrain = {**encoder, "name": args.name, "max_texts": args.max_texts,
+                **{k: getattr(args, k) for k in ("pretrain_steps", "pretrain_batch_size", "pretrain_learning_rate",
+                                                  "pretrain_warmup_ratio")}}
+    if name in ("vocab", "pretrain"):
+        return vocab if name == "vocab" else pretrain
+    way = name.removeprefix("finetune_")
+    rate = "minilm_learning_rate" if way == "minilm" else "learning_rate"
+    fine_tune = {"epochs": args.epochs, "batch_size": args.batch_size, "seq_length": args.seq_length,
+                 "max_train_examples": args.max_train_examples, rate: getattr(args, rate)}
+    return {"minilm": fine_tune, "scratch": {**encoder, **fine_tune}, "pretrained": {**pretrain, **fine_tune}}[way]
+
+
+def check_settings(stages: dict, name: str, settings: dict, work: Path) -> None:
+    """A finished stage is reused only with the settings it was made with (stages from before they were
+    recorded carry none and are reused as they are)."""
+    made = stages.get(name, {}).get("settings")
+    if made is None or made == settings:
+        return
+    differ = ", ".join(f"--{k.replace('_', '-')} {made.get(k)!r} -> {settings.get(k)!r}"
+                       for k in sorted(set(made) | set(settings)) if made.get(k) != settings.get(k))
+    raise SystemExit(f"error: {work} holds a finished '{name}' stage made with other settings ({differ}); "
+                     f"give another --work to run with these, or rerun with the old ones")
+
+
+def _timed(stages: dict, name: str, fn, settings: dict):
     """Runs ``fn`` unless its stage finished earlier (recorded in stages); keeps the wall time."""
     if stages.get(name, {}).get("done"):
         print(f"[{name}] done earlier ({stages[name]['seconds']:.0f} s)", flush=True)
@@ -47,7 +76,7 @@ def _timed(stages: dict, name: str, fn):
     # A stage resumed in a later session adds the training time its checkpoint carried over
     # (work lost after the last checkpoint is redone, so it is not counted twice).
     seconds = time.time() - start + (result or {}).get("earlier_sessions_s", 0.0)
-    stages[name] = {"done": True, "seconds": round(seconds, 1), "result": result}
+    stages[name] = {"done": True, "seconds": round(seconds, 1), "settings": settings, "result": result}
     return result
 
 
@@ -113,7 +142,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "nsmc_own_encoder")
     ap.add_argument("--name", default="nsmc-ko-small")
@@ -135,7 +164,15 @@ def main(argv=None) -> None:
     ap.add_argument("--max-train-examples", type=int, default=None)
     ap.add_argument("--ways", default="pretrained,scratch,minilm", help=f"comma-separated, of {', '.join(WAYS)}")
     ap.add_argument("--stem", default="nsmc_own_encoder")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ways = [w.strip() for w in args.ways.split(",") if w.strip()]
+    if not ways or set(ways) - set(WAYS):
+        parser.error(f"--ways {args.ways!r}: give a comma-separated list of {', '.join(WAYS)}")
 
     args.work.mkdir(parents=True, exist_ok=True)
     state_file = args.work / "stages.json"
@@ -148,13 +185,14 @@ def main(argv=None) -> None:
         state_file.write_text(json.dumps(stages, indent=1))
         write_report(HERE / "results", args.stem, report, markdown(report))
 
-    ways = [w.strip() for w in args.ways.split(",") if w.strip()]
     steps = [("vocab", lambda: learn(args, args.work))]
     if "pretrained" in ways:
         steps.append(("pretrain", lambda: pretrain(args, args.work)))
     steps += [(f"finetune_{w}", lambda w=w: fine_tune(args, args.work, w)) for w in ways]
+    for name, _ in steps:  # before any work: a mismatch found hours in would waste them
+        check_settings(stages, name, stage_settings(args, name), args.work)
     for name, fn in steps:
-        _timed(stages, name, fn)
+        _timed(stages, name, fn, stage_settings(args, name))
         save("running")
     save("finished")
     print(f"results: {HERE / 'results' / args.stem}.md", flush=True)
